@@ -1,0 +1,88 @@
+"""The ``phoneiqa`` command line; each subcommand mirrors a function of the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from phoneiqa.errors import PhoneIQAError
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
+
+
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
+    """Decorator registering a ``run(args) -> exit code`` function as subcommand ``name``.
+
+    ``configure`` adds the subcommand's arguments to its parser.
+    """
+
+    def decorate(run: Command) -> Command:
+        _COMMANDS[name] = (configure, run, help)
+        return run
+
+    return decorate
+
+
+def _spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", nargs="?", default="smartphone6", help="shipped spec name or JSON path")
+
+
+@command("spec", "check a label spec and summarise its HEX graph", _spec_args)
+def _spec(args: argparse.Namespace) -> int:
+    from phoneiqa.labels import load_graph
+
+    graph = load_graph(args.spec)
+    print(f"{args.spec}: {len(graph.labels)} labels, {graph.n} nodes, {len(graph.components)} components")
+    print(f"legal states: {graph.num_states} (per component: {[len(c.states) for c in graph.components]})")
+    for lab in graph.labels:
+        print(f"  {lab.key:<18} {lab.name:<10} levels: {', '.join(lab.level_names)}")
+    for a, b in graph.exclusions:
+        if a.endswith(">=1") and b.endswith(">=1"):
+            print(f"  exclusive: {a[:-3]} / {b[:-3]}")
+    return 0
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("csv", help="training label CSV (see data_specs/labels_csv.md)")
+    p.add_argument("--spec", default="smartphone6", help="shipped spec name or JSON path")
+
+
+@command("validate", "validate a training label CSV", _validate_args)
+def _validate(args: argparse.Namespace) -> int:
+    from phoneiqa.labels import read_labels_csv
+
+    frame = read_labels_csv(args.csv, spec=args.spec)
+    labelled = [c for c in frame.columns if c not in ("filename", "mos")]
+    issues = int((frame[labelled] > 0).any(axis=1).sum()) if labelled else 0
+    print(f"{args.csv}: {len(frame)} rows valid; {issues} with an issue; mos: {'mos' in frame.columns}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    from phoneiqa import __version__
+
+    parser = argparse.ArgumentParser(prog="phoneiqa", description="Quality score and exposure issues of phone photos.")
+    parser.add_argument("--version", action="version", version=f"phoneiqa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (configure, run, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``phoneiqa`` script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PhoneIQAError as exc:
+        print(f"phoneiqa {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

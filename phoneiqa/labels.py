@@ -1,0 +1,158 @@
+"""The issue labels, their HEX graph, and the training CSV format (``data_specs/labels_csv.md``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hexgraph import HexGraph, HexGraphError
+from phoneiqa.errors import DataFormatError
+
+SpecLike = str | os.PathLike | dict
+
+DEFAULT_SPEC = "smartphone6"
+
+
+def specs_dir() -> Path:
+    """The shipped ``data_specs`` folder: inside the installed package, or beside it in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "data_specs", here.parent / "data_specs"):
+        if candidate.is_dir():
+            return candidate
+    raise DataFormatError(f"the data_specs folder is missing from the phoneiqa installation at {here}")
+
+
+def spec_path(name: str) -> Path:
+    """Path of a spec shipped in ``data_specs/`` (``"smartphone6"``, ``"smartphone6_wb"``)."""
+    path = specs_dir() / f"{name}.json"
+    if not path.is_file():
+        shipped = sorted(p.stem for p in path.parent.glob("*.json") if not p.stem.endswith(".schema"))
+        raise DataFormatError(f"no shipped spec named {name!r}; shipped: {', '.join(shipped)}")
+    return path
+
+
+def load_spec_dict(spec: SpecLike = DEFAULT_SPEC) -> dict[str, Any]:
+    """A spec as a dict: a shipped name, a JSON path, or a dict."""
+    if isinstance(spec, dict):
+        return spec
+    path = Path(spec)
+    if not path.suffix and not path.exists():
+        path = spec_path(str(spec))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataFormatError(f"cannot read label spec {path}: {exc}") from exc
+
+
+def load_graph(spec: SpecLike = DEFAULT_SPEC) -> HexGraph:
+    """The ordinal HEX graph of a spec (cached for shipped names)."""
+    if isinstance(spec, str) and not Path(spec).suffix:
+        return _shipped_graph(spec)
+    return HexGraph.from_spec(load_spec_dict(spec))
+
+
+@cache
+def _shipped_graph(name: str) -> HexGraph:
+    return HexGraph.from_spec(load_spec_dict(name))
+
+
+_DEFAULT = load_graph(DEFAULT_SPEC)
+LABELS: tuple[str, ...] = tuple(lab.key for lab in _DEFAULT.labels)
+LEVELS: tuple[str, ...] = _DEFAULT.labels[0].level_names
+
+
+def read_labels_csv(path: str | os.PathLike, spec: SpecLike = DEFAULT_SPEC) -> pd.DataFrame:
+    """Read and validate a training CSV: ``filename``, the label columns (all or none), optional ``mos``.
+
+    Returns a frame with ``filename`` (str), one int64 column per label when present and
+    ``mos`` (float64) when present.  Raises :class:`DataFormatError` naming the file, the row
+    (1-based data row, as a spreadsheet shows it after the header) and the reason.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: cannot read as CSV: {exc}") from exc
+    return validate_labels(frame, spec, source=str(path))
+
+
+def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: str = "<frame>") -> pd.DataFrame:
+    """Validate a label table already in memory; see :func:`read_labels_csv`."""
+    graph = load_graph(spec)
+    keys = [lab.key for lab in graph.labels]
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    columns = list(frame.columns)
+    unknown = [c for c in columns if c not in {"filename", "mos", *keys}]
+    if unknown:
+        raise DataFormatError(
+            f"{source}: unknown column(s) {unknown}; expected filename, {', '.join(keys)} and optional mos"
+        )
+    if "filename" not in columns:
+        raise DataFormatError(f"{source}: missing the 'filename' column")
+    present = [k for k in keys if k in columns]
+    if present and len(present) != len(keys):
+        missing = [k for k in keys if k not in columns]
+        raise DataFormatError(f"{source}: label columns must be all present or all absent; missing {missing}")
+    if not present and "mos" not in columns:
+        raise DataFormatError(f"{source}: needs label columns ({', '.join(keys)}), a 'mos' column, or both")
+
+    out = pd.DataFrame({"filename": frame["filename"].astype(str).str.strip()})
+    empty = out.index[out["filename"] == ""]
+    if len(empty):
+        raise DataFormatError(f"{source}: row {empty[0] + 1}: empty filename")
+    dup = out["filename"].duplicated(keep="first")
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        name = out["filename"].iloc[row]
+        first = int(np.flatnonzero((out["filename"] == name).to_numpy())[0])
+        raise DataFormatError(f"{source}: row {row + 1}: duplicate filename {name!r} (first at row {first + 1})")
+
+    for lab in graph.labels:
+        if lab.key not in columns:
+            continue
+        values = pd.to_numeric(frame[lab.key].str.strip(), errors="coerce")
+        bad = values.isna() | (values != values.round()) | (values < 0) | (values >= lab.num_levels)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(
+                f"{source}: row {row + 1}: {lab.key}={frame[lab.key].iloc[row]!r} is not an integer level "
+                f"in 0..{lab.num_levels - 1}"
+            )
+        out[lab.key] = values.astype(np.int64)
+    if present:
+        _check_legal(out[keys].to_numpy(), graph, source)
+
+    if "mos" in columns:
+        mos = pd.to_numeric(frame["mos"].str.strip().replace("", np.nan), errors="coerce")
+        bad = mos.isna() & (frame["mos"].str.strip() != "") | ~np.isfinite(mos.fillna(0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(f"{source}: row {row + 1}: mos={frame['mos'].iloc[row]!r} is not a finite number")
+        out["mos"] = mos.astype(np.float64)
+    return out
+
+
+def _check_legal(levels: np.ndarray, graph: HexGraph, source: str) -> None:
+    try:
+        states = graph.encode_levels(levels).numpy()
+    except (ValueError, HexGraphError) as exc:  # pragma: no cover - ranges were checked above
+        raise DataFormatError(f"{source}: {exc}") from exc
+    legal = graph.is_legal(states)
+    if legal.all():
+        return
+    row = int(np.flatnonzero(~legal)[0])
+    present = [f"{lab.key}={levels[row, j]}" for j, lab in enumerate(graph.labels) if levels[row, j] > 0]
+    reasons = []
+    for a, b in graph.exclusions:
+        ia, ib = graph.index[a], graph.index[b]
+        if states[row, ia] and states[row, ib]:
+            reasons.append(f"{a} excludes {b}")
+    raise DataFormatError(
+        f"{source}: row {row + 1}: illegal combination {', '.join(present)} ({'; '.join(reasons[:1]) or 'HEX rule'})"
+    )

@@ -1,0 +1,60 @@
+"""Name -> factory registries, extendable by third parties through entry points.
+
+Encoders and heads are looked up by name, as in timm's ``create_model``: the built-in ones
+register themselves with a decorator; other packages add theirs under the entry-point groups
+``phoneiqa.encoders`` and ``phoneiqa.heads``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping from names to factories that build ``T``."""
+
+    def __init__(self, kind: str, entry_point_group: str) -> None:
+        self.kind = kind
+        self.group = entry_point_group
+        self._factories: dict[str, Callable[..., T]] = {}
+        self._entry_points_loaded = False
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator registering ``factory`` under ``name``."""
+
+        def decorate(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._factories[name] = factory
+            return factory
+
+        return decorate
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group=self.group):
+            if ep.name not in self._factories:
+                self._factories[ep.name] = ep.load()
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        self._load_entry_points()
+        return sorted(self._factories)
+
+    def get(self, name: str) -> Callable[..., T]:
+        """The factory registered under ``name``."""
+        self._load_entry_points()
+        try:
+            return self._factories[name]
+        except KeyError:
+            raise ValueError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}") from None
+
+    def create(self, name: str, **kwargs: Any) -> T:
+        """Build the ``name`` object with keyword arguments."""
+        return self.get(name)(**kwargs)

@@ -1,0 +1,91 @@
+"""The label spec and the training CSV format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import phoneiqa
+from phoneiqa.labels import load_spec_dict, read_labels_csv, specs_dir
+
+SEED_HEADER = "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed"
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "labels.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_public_constants():
+    assert phoneiqa.LABELS == ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
+    assert phoneiqa.LEVELS == ("none", "normal", "severe", "blocking")
+
+
+def test_spec_keeps_seed_label_names():
+    spec = load_spec_dict("smartphone6")
+    names = {n["key"]: n["label"] for n in spec["Nodes"]}
+    assert names["bright"] == "整体偏亮" and names["over_suppressed"] == "高光压制过度"
+    # the seed's exclusions are at 1-based levels 2..4 of each opposite pair
+    assert all(ex["a_levels"] == [2, 3, 4] == ex["b_levels"] for ex in spec["Exclusions"])
+
+
+def test_schema_matches_spec():
+    schema = json.loads((specs_dir() / "labels_csv.schema.json").read_text(encoding="utf-8"))
+    fields = [f["name"] for f in schema["fields"]]
+    assert fields == ["filename", *phoneiqa.LABELS, "mos"]
+
+
+def test_seed_csv_loads_unchanged(tmp_path):
+    path = write(tmp_path, f"{SEED_HEADER}\nimg_001.jpg,0,2,0,1,0,0\nimg_002.jpg,3,0,1,0,0,2\n")
+    frame = read_labels_csv(path)
+    assert list(frame.columns) == ["filename", *phoneiqa.LABELS]
+    assert frame.loc[1, "bright"] == 3 and frame.loc[1, "over_suppressed"] == 2
+    assert str(frame["dark"].dtype) == "int64"
+
+
+def test_score_only_csv_and_column_order(tmp_path):
+    frame = read_labels_csv(write(tmp_path, "mos,filename\n55.5,a.jpg\n,b.jpg\n"))
+    assert frame["mos"].iloc[0] == 55.5 and frame["mos"].isna().iloc[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"{SEED_HEADER},brigth\na.jpg,0,0,0,0,0,0,1\n", r"unknown column\(s\) \['brigth'\]"),
+        (
+            f"{SEED_HEADER}\na.jpg,0,0,0,0,0,0\nb.jpg,0,4,0,0,0,0\n",
+            r"row 2: dark='4' is not an integer level in 0\.\.3",
+        ),
+        (f"{SEED_HEADER}\na.jpg,0,0,0,0,0,-1\n", r"row 1: over_suppressed='-1'"),
+        (f"{SEED_HEADER}\na.jpg,0,0,1.5,0,0,0\n", r"row 1: low_contrast='1\.5'"),
+        (f"{SEED_HEADER}\na.jpg,0,0,0,0,0,0\nb.jpg,1,2,0,0,0,0\n", r"row 2: illegal combination bright=1, dark=2"),
+        (f"{SEED_HEADER}\na.jpg,0,0,1,3,0,0\n", r"row 1: illegal combination low_contrast=1, high_contrast=3"),
+        (
+            f"{SEED_HEADER}\na.jpg,0,0,0,0,0,0\nb.jpg,0,0,0,0,0,0\na.jpg,0,0,0,0,0,0\n",
+            r"row 3: duplicate .*'a\.jpg'.*row 1",
+        ),
+        ("filename,bright,dark\na.jpg,0,0\n", "all present or all absent"),
+        ("filename\na.jpg\n", "needs label columns"),
+        ("bright,dark\n", "filename"),
+        ("filename,mos\na.jpg,high\n", r"row 1: mos='high'"),
+    ],
+)
+def test_invalid_csv_names_row_and_reason(tmp_path, text, message):
+    with pytest.raises(phoneiqa.DataFormatError, match=message) as info:
+        read_labels_csv(write(tmp_path, text))
+    assert "labels.csv" in str(info.value)
+
+
+def test_custom_spec_columns(tmp_path):
+    header = SEED_HEADER + ",too_red,too_blue,too_yellow"
+    ok = read_labels_csv(write(tmp_path, f"{header}\na.jpg,0,0,0,0,0,0,2,0,0\n"), spec="smartphone6_wb")
+    assert ok.loc[0, "too_red"] == 2
+    with pytest.raises(phoneiqa.DataFormatError, match="too_red=1, too_blue=1"):
+        read_labels_csv(write(tmp_path, f"{header}\na.jpg,0,0,0,0,0,0,1,1,0\n"), spec="smartphone6_wb")
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(phoneiqa.DataFormatError, match=r"nope\.csv"):
+        read_labels_csv(tmp_path / "nope.csv")
