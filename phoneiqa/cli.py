@@ -60,6 +60,67 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="training config JSON (see phoneiqa/configs/)")
+    p.add_argument("--out", required=True, help="output folder for model.pt, metrics.json, curves.png")
+    p.add_argument("--csv", action="append", default=[], help="label CSV (repeatable; instead of a config)")
+    p.add_argument("--images", action="append", default=[], help="image folder of the matching --csv")
+    p.add_argument("--val-csv", help="validation CSV (default: a seeded split of the training rows)")
+    p.add_argument("--encoder", help="encoder name, e.g. effnet-lite0 or effnet-lite2+photometric")
+    p.add_argument("--score-head", help="score head name (qcern, mlp) or 'none'")
+    p.add_argument("--issue-head", help="issue head name (hex-linear, hex-coop) or 'none'")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+
+
+@command("train", "train score and issue heads on labelled photos", _train_args)
+def _train(args: argparse.Namespace) -> int:
+    from phoneiqa.evaluate import format_metrics
+    from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
+
+    if not args.config and not args.csv:
+        raise SystemExit("phoneiqa train: give a config JSON or at least one --csv")
+    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig(train_data=[])
+    images = args.images + [None] * (len(args.csv) - len(args.images))
+    cfg.train_data += [DataSource(csv, img) for csv, img in zip(args.csv, images, strict=True)]
+    if args.val_csv:
+        cfg.val_data = [DataSource(args.val_csv)]
+    for attr in ("encoder", "epochs", "seed"):
+        if getattr(args, attr) is not None:
+            setattr(cfg, attr, getattr(args, attr))
+    for attr in ("score_head", "issue_head"):
+        name = getattr(args, attr)
+        if name is not None:
+            setattr(cfg, attr, None if name == "none" else HeadConfig(name))
+    result = train(cfg, args.out, command="phoneiqa " + " ".join(sys.argv[1:]))
+    print(format_metrics(result.metrics))
+    print(f"checkpoint: {result.checkpoint}")
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="checkpoint path (model.pt)")
+    p.add_argument("csv", help="label CSV with mos and/or issue levels")
+    p.add_argument("--images", help="image folder (default: the CSV's folder)")
+    p.add_argument("--out", help="folder for predictions.csv and metrics.json")
+    p.add_argument("--figures", action="store_true", help="also write tsne.png and ranking.jpg")
+    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a CSV column")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN", help="drop a CSV column")
+
+
+@command("evaluate", "evaluate a trained model on labelled photos", _evaluate_args)
+def _evaluate(args: argparse.Namespace) -> int:
+    from phoneiqa.evaluate import evaluate, format_metrics
+    from phoneiqa.model import Model
+    from phoneiqa.train import DataSource
+
+    rename = dict(item.split("=", 1) for item in args.rename)
+    source = DataSource(args.csv, args.images, rename=rename, ignore=args.ignore)
+    metrics = evaluate(Model.load(args.model), [source], out_dir=args.out, figures=args.figures)
+    print(format_metrics(metrics))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     from phoneiqa import __version__

@@ -67,8 +67,17 @@ LABELS: tuple[str, ...] = tuple(lab.key for lab in _DEFAULT.labels)
 LEVELS: tuple[str, ...] = _DEFAULT.labels[0].level_names
 
 
-def read_labels_csv(path: str | os.PathLike, spec: SpecLike = DEFAULT_SPEC) -> pd.DataFrame:
+def read_labels_csv(
+    path: str | os.PathLike,
+    spec: SpecLike = DEFAULT_SPEC,
+    rename: dict[str, str] | None = None,
+    ignore: tuple[str, ...] | list[str] = (),
+) -> pd.DataFrame:
     """Read and validate a training CSV: ``filename``, the label columns (all or none), optional ``mos``.
+
+    ``rename`` maps other datasets' column names onto the format (CLIVE: ``{"image": "filename"}``)
+    and ``ignore`` drops columns the format does not know (CLIVE: ``["mos_std"]``); both are explicit
+    so that a typo in a column name still fails.
 
     Returns a frame with ``filename`` (str), one int64 column per label when present and
     ``mos`` (float64) when present.  Raises :class:`DataFormatError` naming the file, the row
@@ -79,6 +88,7 @@ def read_labels_csv(path: str | os.PathLike, spec: SpecLike = DEFAULT_SPEC) -> p
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"{path}: cannot read as CSV: {exc}") from exc
+    frame = frame.rename(columns=rename or {}).drop(columns=[c for c in ignore if c in frame.columns])
     return validate_labels(frame, spec, source=str(path))
 
 

@@ -1,0 +1,44 @@
+"""Image encoders, registered by name (``phoneiqa.list_encoders()``).
+
+Built in: ``effnet-lite0``, ``effnet-lite1``, ``effnet-lite2`` (ImageNet EfficientNet-Lite,
+multi-stage statistics), ``photometric`` (hand-made luminance and colour statistics) and
+``clip`` (any open_clip model).  Other packages add encoders under the entry-point group
+``phoneiqa.encoders``.  Names joined by ``+`` build a :class:`ConcatEncoder` of the parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phoneiqa.encoders.base import ConcatEncoder, Encoder, Preprocess
+from phoneiqa.registry import Registry
+
+ENCODERS: Registry[Encoder] = Registry("encoder", "phoneiqa.encoders")
+
+
+def create_encoder(name: str, **kwargs: Any) -> Encoder:
+    """Build the encoder registered as ``name``, or a concatenation for ``"a+b"``.
+
+    For a single name the keyword arguments go to its factory, e.g.
+    ``create_encoder("effnet-lite2", short_side=512)``.  For ``"a+b"`` each keyword is a part's
+    name and its value that part's keyword arguments:
+    ``create_encoder("effnet-lite0+photometric", **{"effnet-lite0": {"flip": True}})``.
+    """
+    if "+" not in name:
+        return ENCODERS.create(name, **kwargs)
+    parts = name.split("+")
+    unknown = sorted(set(kwargs) - set(parts))
+    if unknown:
+        raise ValueError(f"keyword arguments of {name!r} must be named after its parts {parts}, got {unknown}")
+    return ConcatEncoder([ENCODERS.create(part, **kwargs.get(part, {})) for part in parts])
+
+
+def list_encoders() -> list[str]:
+    """Names of all registered encoders, built-in and from the ``phoneiqa.encoders`` entry-point group."""
+    return ENCODERS.names()
+
+
+# built-in encoders register themselves on import; their heavy dependencies load in their factories
+from phoneiqa.encoders import clip, effnet, photometric  # noqa: E402, F401
+
+__all__ = ["ENCODERS", "ConcatEncoder", "Encoder", "Preprocess", "create_encoder", "list_encoders"]

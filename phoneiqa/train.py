@@ -1,0 +1,309 @@
+"""Training: frozen-encoder features (cached on disk) -> score head and issue head, one checkpoint.
+
+The whole run is described by a :class:`TrainConfig` (JSON-able, as open_clip's model configs):
+
+>>> cfg = TrainConfig(train_data=[DataSource("labels.csv", images="photos/")], epochs=30)
+>>> result = train(cfg, out_dir="runs/mine")            # doctest: +SKIP
+
+or from the command line, ``phoneiqa train config.json --out runs/mine``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from phoneiqa.encoders import create_encoder
+from phoneiqa.features import cached_features, file_digest
+from phoneiqa.heads import HEADS, create_head
+from phoneiqa.heads.base import IssueHead, ScoreHead
+from phoneiqa.labels import read_labels_csv
+from phoneiqa.metrics import issue_metrics, score_metrics
+from phoneiqa.model import Model
+from phoneiqa.progress import progress
+
+
+@dataclass
+class DataSource:
+    """A label CSV and the folder its ``filename`` column is relative to (default: the CSV's folder)."""
+
+    csv: str
+    images: str | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+    ignore: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HeadConfig:
+    """Which head to build (a registered name) and its constructor arguments."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved into the checkpoint."""
+
+    train_data: list[DataSource]
+    val_data: list[DataSource] = field(default_factory=list)
+    encoder: str = "effnet-lite0"
+    encoder_args: dict[str, Any] = field(default_factory=dict)
+    score_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("qcern"))
+    issue_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("hex-linear"))
+    spec: str = "smartphone6"
+    val_fraction: float = 0.2
+    seed: int = 0
+    epochs: int = 60
+    batch_size: int = 36
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    patience: int = 10
+    cache_dir: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from plain JSON data (unknown keys are an error)."""
+        data = dict(data)
+        unknown = set(data) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        data["train_data"] = [DataSource(**d) for d in data.get("train_data", [])]
+        data["val_data"] = [DataSource(**d) for d in data.get("val_data", [])]
+        for key in ("score_head", "issue_head"):
+            if isinstance(data.get(key), dict):
+                data[key] = HeadConfig(**data[key])
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@dataclass
+class Table:
+    """Images with their targets: ``mos`` (NaN where unknown) and ``levels`` (-1 where unlabelled)."""
+
+    paths: list[Path]
+    mos: np.ndarray
+    levels: np.ndarray
+
+    def subset(self, idx: np.ndarray) -> Table:
+        return Table([self.paths[i] for i in idx], self.mos[idx], self.levels[idx])
+
+    def __add__(self, other: Table) -> Table:
+        return Table(
+            self.paths + other.paths, np.concatenate([self.mos, other.mos]), np.vstack([self.levels, other.levels])
+        )
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    checkpoint: Path
+    metrics: dict[str, Any]
+    model: Model
+
+
+def load_table(sources: list[DataSource], spec: str) -> Table:
+    """Read and validate label CSVs into one :class:`Table`."""
+    from phoneiqa.labels import load_graph
+
+    n_labels = len(load_graph(spec).labels)
+    tables = []
+    for src in sources:
+        frame = read_labels_csv(src.csv, spec=spec, rename=src.rename, ignore=src.ignore)
+        root = Path(src.images) if src.images else Path(src.csv).parent
+        label_cols = [c for c in frame.columns if c not in ("filename", "mos")]
+        levels = frame[label_cols].to_numpy(np.int64) if label_cols else np.full((len(frame), n_labels), -1)
+        mos = frame["mos"].to_numpy(np.float64) if "mos" in frame else np.full(len(frame), np.nan)
+        tables.append(Table([root / f for f in frame["filename"]], mos, levels))
+    out = tables[0]
+    for t in tables[1:]:
+        out = out + t
+    return out
+
+
+def split(table: Table, fraction: float, seed: int) -> tuple[Table, Table]:
+    """Seeded random train/validation split."""
+    order = np.random.default_rng(seed).permutation(len(table.paths))
+    n_val = round(fraction * len(order))
+    return table.subset(np.sort(order[n_val:])), table.subset(np.sort(order[:n_val]))
+
+
+def data_hash(table: Table) -> str:
+    """SHA-1 over image contents and targets, independent of file names and order."""
+    rows = sorted(
+        f"{file_digest(p)}|{m:.6g}|{','.join(map(str, lv))}"
+        for p, m, lv in zip(table.paths, table.mos, table.levels, strict=True)
+    )
+    return hashlib.sha1("\n".join(rows).encode()).hexdigest()
+
+
+def fit_head(
+    head: ScoreHead | IssueHead,
+    x_train: Tensor,
+    y_train: Tensor,
+    x_val: Tensor,
+    y_val: Tensor,
+    validate,
+    cfg: TrainConfig,
+    desc: str,
+) -> dict[str, list[float]]:
+    """AdamW + cosine schedule with early stopping on ``validate(head, x_val, y_val)`` (higher is better).
+
+    The head ends with the weights of its best validation epoch.  Returns the curves.
+    """
+    gen = torch.Generator().manual_seed(cfg.seed)
+    head.prepare(x_train, y_train)
+    params = [p for p in head.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * max(1, math.ceil(len(x_train) / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    curves: dict[str, list[float]] = {"train_loss": [], "val": []}
+    best, best_state, waited = -math.inf, copy.deepcopy(head.state_dict()), 0
+    for _ in progress(range(cfg.epochs), desc=desc):
+        head.train()
+        order = torch.randperm(len(x_train), generator=gen)
+        total = 0.0
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            loss, _ = head.loss(x_train[idx], y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        head.eval()
+        value = validate(head, x_val, y_val)
+        curves["train_loss"].append(total / len(x_train))
+        curves["val"].append(value)
+        if value > best:
+            best, best_state, waited = value, copy.deepcopy(head.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= cfg.patience:
+                break
+    head.load_state_dict(best_state)
+    head.eval()
+    return curves
+
+
+def validate_score(head: ScoreHead, x: Tensor, y: Tensor) -> float:
+    """Early-stopping criterion of score heads: validation SRCC."""
+    return score_metrics(head.predict(x).numpy(), y.numpy())["srcc"]
+
+
+def validate_issues(head: IssueHead, x: Tensor, y: Tensor) -> float:
+    """Early-stopping criterion of issue heads: minus the validation loss."""
+    with torch.no_grad():
+        loss, _ = head.loss(x, y)
+    return -float(loss)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> TrainResult:
+    """Train the configured heads on frozen features and write ``model.pt``, ``metrics.json``, ``curves.png``."""
+    from phoneiqa import __version__
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    encoder = create_encoder(cfg.encoder, **cfg.encoder_args).eval()
+    table = load_table(cfg.train_data, cfg.spec)
+    if cfg.val_data:
+        train_t, val_t = table, load_table(cfg.val_data, cfg.spec)
+    else:
+        train_t, val_t = split(table, cfg.val_fraction, cfg.seed)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+    x_train = cached_features(encoder, train_t.paths, cache, desc="train features")
+    x_val = cached_features(encoder, val_t.paths, cache, desc="val features")
+
+    metrics: dict[str, Any] = {}
+    curves: dict[str, dict[str, list[float]]] = {}
+    heads: dict[str, Any] = {"score": None, "issues": None}
+    jobs = [
+        ("score", cfg.score_head, ~np.isnan(train_t.mos), ~np.isnan(val_t.mos), "mos", validate_score),
+        ("issues", cfg.issue_head, train_t.levels[:, 0] >= 0, val_t.levels[:, 0] >= 0, "levels", validate_issues),
+    ]
+    for kind, head_cfg, tr_mask, va_mask, target, validate in jobs:
+        if head_cfg is None or not tr_mask.any():
+            continue
+        if not va_mask.any():
+            raise ValueError(f"no validation rows with {target} for the {kind} head")
+        kwargs = dict(head_cfg.args)
+        if kind == "issues":
+            kwargs.setdefault("spec", cfg.spec)
+        if getattr(HEADS.get(head_cfg.name), "needs_encoder", False):
+            kwargs["encoder"] = encoder
+        head = create_head(head_cfg.name, in_features=encoder.feature_dim, **kwargs)
+        y_tr = torch.as_tensor(getattr(train_t, target)[tr_mask], dtype=torch.float32 if kind == "score" else None)
+        y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)
+        start = time.perf_counter()
+        curves[kind] = fit_head(head, x_train[tr_mask], y_tr, x_val[va_mask], y_va, validate, cfg, f"train {kind}")
+        head.eval()
+        if kind == "score":
+            metrics["score"] = score_metrics(head.predict(x_val[va_mask]).numpy(), y_va.numpy())
+        else:
+            pred = head.predict(x_val[va_mask]).levels.numpy()
+            metrics["issues"] = issue_metrics(pred, y_va.numpy(), [lab.key for lab in head.graph.labels])
+        metrics[f"{kind}_train_seconds"] = round(time.perf_counter() - start, 2)
+        metrics[f"{kind}_rows"] = {"train": int(tr_mask.sum()), "val": int(va_mask.sum())}
+        heads[kind] = head
+
+    meta = {
+        "command": command or " ".join(sys.argv),
+        "config": asdict(cfg),
+        "data_hash": {"train": data_hash(train_t), "val": data_hash(val_t)},
+        "metrics": metrics,
+        "curves": curves,
+        "phoneiqa_version": __version__,
+        "torch_version": str(torch.__version__),
+        "python": platform.python_version(),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    model = Model(encoder, cfg.encoder, cfg.encoder_args, heads["score"], heads["issues"], meta).eval()
+    checkpoint = model.save(out_dir / "model.pt")
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    save_curves(curves, out_dir / "curves.png")
+    return TrainResult(checkpoint, metrics, model)
+
+
+def save_curves(curves: dict[str, dict[str, list[float]]], path: Path) -> None:
+    """Training loss and validation metric per epoch for each head, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        return
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    labels = {"score": "val SRCC", "issues": "val -loss"}
+    for ax, (kind, c) in zip(axes[0], curves.items(), strict=True):
+        epochs = np.arange(1, len(c["train_loss"]) + 1)
+        ax.plot(epochs, c["train_loss"], label="train loss")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{kind} head")
+        twin = ax.twinx()
+        twin.plot(epochs, c["val"], color="tab:orange", label=labels[kind])
+        twin.set_ylabel(labels[kind])
+        ax.legend(loc="upper left")
+        twin.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
