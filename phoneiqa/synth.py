@@ -121,25 +121,37 @@ KNEE_SOFTNESS_EV = 0.5
 def expose(lin: np.ndarray, ev: float, rng: np.random.Generator) -> np.ndarray:
     """Change the exposure by ``ev`` stops, measured at the scene's median luminance.
 
-    A linear gain of 2**ev with, when brightening, a soft shoulder above a random knee so that the
-    photo rolls off into white as a camera's tone curve does.  One darkening in three is instead a
+    A linear gain of 2**ev.  Brightening rolls off into white through a soft shoulder above a random
+    knee, as a camera's tone curve does, that reaches white exactly where the base's white lands
+    (clipped areas stay clipped; nothing else reaches 1.0).  One darkening in three is instead a
     gamma curve that moves the median luminance by the same ``ev`` but keeps white where it is
     (underexposed, highlights held).  Brightening by gamma is not used: it fogs the shadows.
     """
     use_gamma = rng.random() < GAMMA_SHARE and ev < 0
     knee = rng.uniform(*SHOULDER_KNEE)
+    gain = 2.0**ev
     if use_gamma:
         anchor = float(np.clip(np.median(luminance(_thin(lin))), 0.02, 0.5))
-        gamma = math.log(anchor * 2.0**ev) / math.log(anchor)
+        gamma = math.log(anchor * gain) / math.log(anchor)
         return apply_curve(lin, lambda x: x**gamma)
-    return apply_curve(lin, lambda x: _shoulder(x * 2.0**ev, knee))
+    if ev > 0:
+        return apply_curve(lin, lambda x: _shoulder(gain * x, knee, gain))
+    return apply_curve(lin, lambda x: gain * x)
 
 
-def _shoulder(x: np.ndarray, knee: float) -> np.ndarray:
-    """Identity up to ``knee``, then an exponential roll-off towards 1 (slope-continuous)."""
-    width = 1.0 - knee
-    over = np.maximum(x - knee, 0.0)
-    return x - over - width * np.expm1(-over / width)
+def _shoulder(x: np.ndarray, knee: float, top: float) -> np.ndarray:
+    """Identity up to ``knee``, then an exponential roll-off reaching 1 exactly at ``top`` (> 1), slope-continuous."""
+    rate = _invert(lambda a: a / -math.expm1(-a), (top - knee) / (1.0 - knee), 1e-9, 60.0)
+    t = np.maximum(x - knee, 0.0) / (top - knee)
+    return np.minimum(x, knee) + (1.0 - knee) * np.expm1(-rate * t) / math.expm1(-rate)
+
+
+def _invert(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
+    """The x in [lo, hi] where the increasing function f reaches ``target`` (bisection)."""
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)
 
 
 def contrast(lin: np.ndarray, slope: float, rng: np.random.Generator) -> np.ndarray:
@@ -154,7 +166,7 @@ def contrast(lin: np.ndarray, slope: float, rng: np.random.Generator) -> np.ndar
     pivot = float(np.clip(np.mean(np.take(_ENCODE, _steps(luminance(_thin(lin))))), 0.2, 0.8))
     if slope <= 1.0:
         return apply_curve(lin, lambda x: srgb_decode(pivot + (srgb_encode(x) - pivot) * slope))
-    gain = _tanh_gain(slope)
+    gain = _invert(lambda a: a / math.tanh(a), slope, 1e-6, 50.0)  # S-curve slope at the pivot
 
     def s_curve(x: np.ndarray) -> np.ndarray:
         diff = srgb_encode(x) - pivot
@@ -162,15 +174,6 @@ def contrast(lin: np.ndarray, slope: float, rng: np.random.Generator) -> np.ndar
         return srgb_decode(pivot + span * np.tanh(gain * diff / span) / math.tanh(gain))
 
     return apply_curve(lin, s_curve)
-
-
-def _tanh_gain(slope: float) -> float:
-    """The ``a`` with a / tanh(a) == slope (slope > 1): the S-curve's slope at its pivot."""
-    lo, hi = 1e-6, 50.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if mid / math.tanh(mid) < slope else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 def clip_highlights(lin: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -246,6 +249,7 @@ ISSUES: dict[str, Issue] = {
         "highlight_drop_ev", compress_highlights, ((0.0, 0.08), (0.4, 0.75), (0.75, 1.15), (1.15, 1.7))
     ),
 }
+_PARAMETERS = tuple(dict.fromkeys(issue.parameter for issue in ISSUES.values()))
 
 STAGES: tuple[tuple[str, str], ...] = (
     ("bright", "dark"),
@@ -521,9 +525,6 @@ def _render_base(job: _Job) -> list[dict[str, object]]:
             }
         )
     return rows
-
-
-_PARAMETERS = tuple(dict.fromkeys(issue.parameter for issue in ISSUES.values()))
 
 
 def _stable_id(text: str) -> int:

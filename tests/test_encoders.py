@@ -93,8 +93,9 @@ def test_registered_encoder_joins_concatenations(monkeypatch, photos):
     assert "corner" in list_encoders()
     both = create_encoder("corner+photometric", corner={"short_side": 16})
     assert isinstance(both, ConcatEncoder) and both.name == "corner+photometric"
-    expected = torch.cat([Corner(16).encode(photos), create_encoder("photometric").encode(photos)], dim=1)
-    assert torch.equal(both.encode(photos), expected)
+    corner, stats = Corner(16), create_encoder("photometric")
+    assert both.encoder_id() == f"{corner.encoder_id()}+{stats.encoder_id()}"
+    assert torch.equal(both.encode(photos), torch.cat([corner.encode(photos), stats.encode(photos)], dim=1))
     with pytest.raises(ValueError, match="named after its parts"):
         create_encoder("corner+photometric", short_side=16)
 
@@ -214,11 +215,11 @@ def test_lite_features(lite0, photos):
     assert out.shape == (2, lite0.feature_dim) == (2, 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320 + 1280))
     assert torch.isfinite(out).all()
     assert torch.equal(out, lite0.encode(photos))
-    assert lite0.encoder_id() == "effnet-lite0|efficientnet-lite0-57934424.pth|s128|l768|c0|f0"
+    assert lite0.encoder_id() == "effnet-lite0|efficientnet-lite0-57934424.pth|s128|l768|c0|f0|stages01234567"
     head_mean, head_std = out[:, -2560:-1280], out[:, -1280:]
     assert (head_mean >= 0).all() and (head_mean <= 6).all() and (head_std >= 0).all()  # ReLU6 outputs
     head = create_encoder("effnet-lite0", short_side=128, stages=(7,))
-    assert head.feature_dim == 2560
+    assert head.feature_dim == 2560 and head.encoder_id() != lite0.encoder_id()
     assert torch.allclose(head.encode(photos), out[:, -2560:], atol=1e-5)
 
 
@@ -341,7 +342,7 @@ def test_clip_image_features(tiny_clip, photos):
     out = tiny_clip.encode(photos)
     assert out.shape == (2, 32) and torch.allclose(out.norm(dim=1), torch.ones(2))
     assert tiny_clip.preprocess.short_side == 64 and tiny_clip.preprocess.crop
-    assert tiny_clip.encoder_id() == f"clip|{TINY_CLIP}:random|s64|lNone|c1|f0"
+    assert tiny_clip.encoder_id() == f"clip|{TINY_CLIP}:random|s64|lNone|c1|f0|n1"
     _, _, transform = open_clip.create_model_and_transforms(TINY_CLIP)  # open_clip's own preprocessing
     with torch.no_grad():
         reference = F.normalize(tiny_clip.model.encode_image(torch.stack([transform(p) for p in photos])), dim=-1)

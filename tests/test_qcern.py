@@ -167,6 +167,8 @@ def test_qcern_single_image_equals_batch_and_is_deterministic(trained_qcern):
     assert torch.allclose(batch, single, atol=1e-4)
     assert torch.equal(batch, trained_qcern.predict(x))
     assert trained_qcern.training  # and restore the mode it found
+    tokens, pivots, theta = trained_qcern.embed(x)
+    assert tokens.shape == (7, 32) and pivots.shape == (21, 32) and torch.equal(theta, trained_qcern.pivot_scores)
 
 
 @pytest.mark.parametrize("name", ["mlp", "qcern"])

@@ -103,7 +103,7 @@ def test_level_zero_jitter_keeps_statistics_close_to_the_base(photos):
             # the three jitters can stack: -0.2 EV, contrast 0.95 and a 0.08 EV highlight drop take a clipped
             # white sky from 255 to about 230
             assert abs(p99_luma(out) - p99_luma(photo)) < 0.12
-            assert clipped_fraction(out) - clipped_fraction(photo) < 0.01
+            assert clipped_fraction(out) - clipped_fraction(photo) < 0.03  # +0.2 EV whitens a near-white sky
 
 
 def test_operation_parameters_mean_what_the_spec_says(photos):

@@ -114,6 +114,9 @@ class ClipEncoder(Encoder):
             return f"{self.model_name}:random"
         return f"{self.model_name}:{Path(self.pretrained).name}"
 
+    def encoder_id(self) -> str:
+        return f"{super().encoder_id()}|n{int(self.normalize)}"
+
     def forward(self, x: Tensor) -> Tensor:
         features = self.model.encode_image(x)
         return F.normalize(features, dim=-1) if self.normalize else features

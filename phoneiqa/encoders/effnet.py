@@ -158,6 +158,9 @@ class EfficientNetLiteEncoder(Encoder):
     def weights_id(self) -> str:
         return self.weights_path.name
 
+    def encoder_id(self) -> str:
+        return f"{super().encoder_id()}|stages{''.join(map(str, self.stages))}"
+
     def stage_outputs(self, x: Tensor) -> list[Tensor]:
         """Feature maps of the selected stages for a normalised batch ``[B, 3, H, W]``."""
         net = self.net

@@ -19,10 +19,10 @@ from phoneiqa.encoders import ENCODERS
 from phoneiqa.encoders.base import Encoder, Preprocess
 
 REC709 = (0.2126, 0.7152, 0.0722)
-CLIP_HIGH = 249.5 / 255
-"""A channel at or above this (8-bit code 250..255) counts as clipped high."""
-CLIP_LOW = 5.5 / 255
-"""A channel at or below this (8-bit code 0..5) counts as clipped low."""
+CLIP_HIGH_CODE = 250
+"""A channel with an 8-bit code at least this counts as clipped high (luminance: as bright as this grey)."""
+CLIP_LOW_CODE = 5
+"""A channel with an 8-bit code at most this counts as clipped low (luminance: as dark as this grey)."""
 HIST_BINS = 16
 PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 LOCAL_BLOCK = 8
@@ -41,7 +41,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"lum_p{q:02d}" for q in PERCENTILES),
     "lum_mean",
     "lum_std",
-    # geometric mean of the linear luminance (the "key" of the exposure), as lightness
+    # geometric mean of the linear luminance (the "key" of the exposure; from the fine histogram), as lightness
     "lum_key",
     # fractions of pixels clipped high / low, per channel and for the luminance (grey-equivalent code)
     "clip_hi_r",
@@ -86,7 +86,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 def srgb_to_linear(x: Tensor) -> Tensor:
     """Linear-light values of sRGB-coded values in 0..1 (IEC 61966-2-1)."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
 
 
 def lightness(y: Tensor) -> Tensor:
@@ -96,94 +96,111 @@ def lightness(y: Tensor) -> Tensor:
     return (1.16 * f - 0.16).clamp(0.0, 1.0)
 
 
+def luminance_of_lightness(lum: Tensor) -> Tensor:
+    """Relative luminance of lightness ``L*/100``: the inverse of :func:`lightness`."""
+    delta = 6 / 29
+    f = (lum + 0.16) / 1.16
+    return torch.where(f > delta, f**3, 3 * delta**2 * (f - 4 / 29))
+
+
+def bin_fractions(idx: Tensor, bins: int) -> Tensor:
+    """``[B, bins]`` fraction of each row of integer bin indices ``idx`` (``[B, N]``, 0..bins-1) per bin."""
+    b, n = idx.shape
+    offsets = bins * torch.arange(b, device=idx.device)[:, None]
+    return torch.bincount((idx + offsets).view(-1), minlength=b * bins).view(b, bins) / n
+
+
 def histogram(values: Tensor, bins: int) -> Tensor:
     """``[B, bins]`` fractions of each row of ``values`` (``[B, N]``, in 0..1) per equal-width bin."""
-    b, n = values.shape
-    idx = (values * bins).long().clamp(0, bins - 1) + bins * torch.arange(b, device=values.device)[:, None]
-    return torch.bincount(idx.flatten(), minlength=b * bins).view(b, bins).to(values.dtype) / n
+    return bin_fractions((values * bins).long().clamp_(0, bins - 1), bins)
 
 
-def quantiles(values: Tensor, qs: Tensor) -> Tensor:
-    """``[B, len(qs)]`` quantiles of each row of ``values`` (in 0..1), interpolated in a fine histogram."""
-    hist = histogram(values, QUANTILE_BINS)
+def quantiles(hist: Tensor, qs: Tensor) -> Tensor:
+    """``[B, len(qs)]`` quantiles of values in 0..1 from their ``[B, bins]`` histogram, linear within a bin."""
+    bins = hist.shape[1]
     cdf = hist.cumsum(1)
-    target = qs.to(values)[None].expand(len(values), -1).contiguous()
-    k = torch.searchsorted(cdf, target).clamp_max(QUANTILE_BINS - 1)
+    target = qs.to(hist)[None].expand(len(hist), -1).contiguous()
+    k = torch.searchsorted(cdf, target).clamp_max(bins - 1)
     below = torch.where(k > 0, cdf.gather(1, (k - 1).clamp_min(0)), torch.zeros_like(target))
     within = (target - below) / hist.gather(1, k).clamp_min(1e-12)
-    return (k + within.clamp(0, 1)) / QUANTILE_BINS
+    return (k + within.clamp(0, 1)) / bins
+
+
+def mean_std(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and (population) standard deviation of each row of ``values`` ``[B, N]``."""
+    mean = values.mean(1)
+    return mean, (values - mean[:, None]).square().mean(1).sqrt()
 
 
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of each row of ``values`` over ``mask`` (0 where the mask is empty)."""
+    """Mean of each row of ``values`` over the boolean ``mask`` (0 where the mask is empty)."""
     return (values * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
-def photometric_features(x: Tensor, rgb_to_y: Tensor) -> dict[str, Tensor]:
-    """The named statistics (each ``[B]``) of a batch of 0..1 sRGB images ``[B, 3, H, W]``."""
-    x = x.clamp(0.0, 1.0)
+def photometric_features(x: Tensor, linear_lut: Tensor, rgb_to_y: Tensor) -> dict[str, Tensor]:
+    """The named statistics (each ``[B]``) of a batch of 0..1 sRGB images ``[B, 3, H, W]``.
+
+    ``linear_lut``: the linear value of each 8-bit code (pixels are rounded to 8 bits);
+    ``rgb_to_y``: the luminance weights of linear R, G, B.
+    """
     b = len(x)
-    y = torch.einsum("bchw,c->bhw", srgb_to_linear(x), rgb_to_y)
+    codes = (x * 255).round_().clamp_(0, 255).long()
+    y = torch.einsum("bchw,c->bhw", linear_lut.take(codes), rgb_to_y)
     lum = lightness(y)
     flat = lum.reshape(b, -1)
     out: dict[str, Tensor] = {}
 
-    hist = histogram(flat, HIST_BINS)
+    fine = histogram(flat, QUANTILE_BINS)
+    hist = fine.view(b, HIST_BINS, -1).sum(2)
     out.update({f"lum_hist_{k:02d}": hist[:, k] for k in range(HIST_BINS)})
-    pct = quantiles(flat, torch.tensor(PERCENTILES) / 100)
+    pct = quantiles(fine, torch.tensor(PERCENTILES) / 100)
     p = {q: pct[:, i] for i, q in enumerate(PERCENTILES)}
     out.update({f"lum_p{q:02d}": value for q, value in p.items()})
-    out["lum_std"], out["lum_mean"] = torch.std_mean(flat, dim=1, correction=0)
-    out["lum_key"] = lightness(torch.exp(torch.log(y.reshape(b, -1) + 1e-4).mean(1)))
+    out["lum_mean"], out["lum_std"] = mean_std(flat)
+    centres = (torch.arange(QUANTILE_BINS, device=x.device, dtype=x.dtype) + 0.5) / QUANTILE_BINS
+    out["lum_key"] = lightness(torch.exp(fine @ torch.log(luminance_of_lightness(centres) + 1e-4)))
 
-    clip_hi_y, clip_lo_y = srgb_to_linear(torch.tensor([CLIP_HIGH, CLIP_LOW]))
+    code_hist = bin_fractions(codes.view(b * 3, -1), 256).view(b, 3, 256)
     for c, channel in enumerate("rgb"):
-        out[f"clip_hi_{channel}"] = (x[:, c] >= CLIP_HIGH).float().mean((1, 2))
-        out[f"clip_lo_{channel}"] = (x[:, c] <= CLIP_LOW).float().mean((1, 2))
-    out["clip_hi_lum"] = (y >= clip_hi_y).float().mean((1, 2))
-    out["clip_lo_lum"] = (y <= clip_lo_y).float().mean((1, 2))
+        out[f"clip_hi_{channel}"] = code_hist[:, c, CLIP_HIGH_CODE:].sum(1)
+        out[f"clip_lo_{channel}"] = code_hist[:, c, : CLIP_LOW_CODE + 1].sum(1)
+        out[f"mean_{channel}"] = code_hist[:, c] @ (torch.arange(256, device=x.device, dtype=x.dtype) / 255)
+
+    # lightness bands: clipped low | .. | upper mid-tones | highlight band | clipped high
+    clip_codes = torch.tensor([CLIP_LOW_CODE + 0.5, CLIP_HIGH_CODE - 0.5]) / 255
+    low_lum, high_lum = lightness(srgb_to_linear(clip_codes)).tolist()
+    edges = torch.tensor([low_lum, UPPER_BAND, HIGH_BAND, high_lum], device=x.device, dtype=x.dtype)
+    bands = bin_fractions(torch.bucketize(flat, edges, right=True), 5)
+    out["clip_lo_lum"], out["upper_band_frac"], out["high_band_frac"], out["clip_hi_lum"] = bands[:, [0, 2, 3, 4]].T
+    density_ratio = (bands[:, 3] / (high_lum - HIGH_BAND) + 0.01) / (bands[:, 2] / (HIGH_BAND - UPPER_BAND) + 0.01)
+    out["high_band_log_density_ratio"] = torch.log(density_ratio)
 
     out["lum_spread_p05_p95"] = p[95] - p[5]
     out["lum_spread_p01_p99"] = p[99] - p[1]
-    y_q = quantiles(y.reshape(b, -1), torch.tensor([0.05, 0.95]))
-    out["michelson_p05_p95"] = (y_q[:, 1] - y_q[:, 0]) / (y_q[:, 1] + y_q[:, 0]).clamp_min(1e-6)
+    y05, y95 = luminance_of_lightness(p[5]), luminance_of_lightness(p[95])
+    out["michelson_p05_p95"] = (y95 - y05) / (y95 + y05).clamp_min(1e-6)
 
     block_mean = F.avg_pool2d(lum[:, None], LOCAL_BLOCK, ceil_mode=True)
-    block_sq = F.avg_pool2d(lum[:, None] ** 2, LOCAL_BLOCK, ceil_mode=True)
-    out["local_mean_std"] = block_mean.reshape(b, -1).std(1, correction=0)
-    out["local_std_mean"] = (block_sq - block_mean**2).clamp_min(0).sqrt().reshape(b, -1).mean(1)
-    dx = lum[:, :-1, 1:] - lum[:, :-1, :-1]
-    dy = lum[:, 1:, :-1] - lum[:, :-1, :-1]
-    grad = torch.sqrt(dx**2 + dy**2).reshape(b, -1)
-    lum_tl = lum[:, :-1, :-1].reshape(b, -1)
-    grad_mean = grad.mean(1)
-    out["grad_mean"] = grad_mean
-    top10 = (lum_tl >= p[90][:, None]).float()
-    bottom10 = (lum_tl <= p[10][:, None]).float()
-    out["grad_ratio_top10"] = masked_mean(grad, top10) / grad_mean.clamp_min(1e-6)
-    out["grad_ratio_bottom10"] = masked_mean(grad, bottom10) / grad_mean.clamp_min(1e-6)
+    block_sq = F.avg_pool2d(lum[:, None].square(), LOCAL_BLOCK, ceil_mode=True)
+    out["local_mean_std"] = mean_std(block_mean.reshape(b, -1))[1]
+    out["local_std_mean"] = (block_sq - block_mean.square()).clamp_min(0).sqrt().reshape(b, -1).mean(1)
+    corner = lum[:, :-1, :-1]
+    grad = torch.hypot(lum[:, :-1, 1:] - corner, lum[:, 1:, :-1] - corner).reshape(b, -1)
+    corner = corner.reshape(b, -1)
+    out["grad_mean"] = grad_mean = grad.mean(1).clamp_min(1e-6)
+    out["grad_ratio_top10"] = masked_mean(grad, corner >= p[90][:, None]) / grad_mean
+    out["grad_ratio_bottom10"] = masked_mean(grad, corner <= p[10][:, None]) / grad_mean
 
-    clip_lum = float(lightness(clip_hi_y))
-    high = ((flat >= HIGH_BAND) & (flat < clip_lum)).float().mean(1)
-    upper = ((flat >= UPPER_BAND) & (flat < HIGH_BAND)).float().mean(1)
-    out["high_band_frac"] = high
-    out["upper_band_frac"] = upper
-    density_ratio = (high / (clip_lum - HIGH_BAND) + 0.01) / (upper / (HIGH_BAND - UPPER_BAND) + 0.01)
-    out["high_band_log_density_ratio"] = torch.log(density_ratio)
-
-    v, _ = x.max(1)
-    sat = ((v - x.min(1).values) / v.clamp_min(1e-6)).reshape(b, -1)
-    out["sat_std"], out["sat_mean"] = torch.std_mean(sat, dim=1, correction=0)
-    out["sat_p95"] = quantiles(sat, torch.tensor([0.95]))[:, 0]
-    out["sat_frac_high"] = (sat > SATURATED).float().mean(1)
-    out["sat_mean_top10"] = masked_mean(sat, (flat >= p[90][:, None]).float())
+    top, bottom = x.amax(1), x.amin(1)
+    sat = ((top - bottom) / top.clamp_min(1e-6)).reshape(b, -1)
+    out["sat_mean"], out["sat_std"] = mean_std(sat)
+    out["sat_p95"] = quantiles(histogram(sat, QUANTILE_BINS), torch.tensor([0.95]))[:, 0]
+    out["sat_frac_high"] = torch.count_nonzero(sat > SATURATED, dim=1) / sat.shape[1]
+    out["sat_mean_top10"] = masked_mean(sat, flat >= p[90][:, None])
 
     r, g, bl = x.reshape(b, 3, -1).unbind(1)
-    rg, yb = r - g, 0.5 * (r + g) - bl
-    rg_std, rg_mean = torch.std_mean(rg, dim=1, correction=0)
-    yb_std, yb_mean = torch.std_mean(yb, dim=1, correction=0)
+    (rg_mean, rg_std), (yb_mean, yb_std) = mean_std(r - g), mean_std(0.5 * (r + g) - bl)
     out["colourfulness"] = torch.hypot(rg_std, yb_std) + 0.3 * torch.hypot(rg_mean, yb_mean)
-    out["mean_r"], out["mean_g"], out["mean_b"] = r.mean(1), g.mean(1), bl.mean(1)
     return out
 
 
@@ -198,9 +215,11 @@ class PhotometricEncoder(Encoder):
         self.preprocess = Preprocess(short_side, max_long_side, flip=flip, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         self.feature_dim = len(FEATURE_NAMES)
         self.register_buffer("rgb_to_y", torch.tensor(REC709), persistent=False)
+        codes = torch.arange(256, dtype=torch.float64) / 255
+        self.register_buffer("linear_lut", srgb_to_linear(codes).float(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        features = photometric_features(x, self.rgb_to_y)
+        features = photometric_features(x, self.linear_lut, self.rgb_to_y)
         return torch.stack([features[n] for n in FEATURE_NAMES], dim=1)
 
 

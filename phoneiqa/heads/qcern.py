@@ -10,6 +10,11 @@ pair of adjacent pivots (:func:`project_scores`).
 At inference an image is scored inside a group with N - 1 auxiliary training images, one per
 equal-width score interval, whose features are stored in the head (the "bank"), so a single image
 is scored deterministically without access to the training data.
+
+Choices where the papers leave room (or that differ from them): pre-norm CT sub-units; dropout
+on image tokens only; pivots initialised on a straight segment, spaced by their scores; losses
+averaged rather than summed (see :mod:`phoneiqa.losses`); the MAE term on scores divided by the
+pivot score range, so its size does not depend on the score scale; no delayed MAE switch-on.
 """
 
 from __future__ import annotations
@@ -164,7 +169,7 @@ class _Unit(nn.Module):
 
     Pre-norm keeps an identity path from input to output, so the pivot chain and the projected
     image tokens reach the losses undistorted at initialisation; post-norm (LN after each
-    residual, as drawn in the QCN paper) trained several times slower on frozen features.
+    residual, as drawn in the QCN paper) learned several times slower in our synthetic checks.
     ``cross``: attend to a separate context (with its own layer norm) instead of to ``x`` itself.
     """
 
@@ -354,7 +359,7 @@ class QCERNHead(ScoreHead):
             scores = [
                 project_scores(h.unsqueeze(1), p, self.pivot_scores)[:, 0] for h, p in self._inference_groups(features)
             ]
-        return torch.cat(scores) if scores else features.new_zeros(0)
+        return torch.cat(scores)
 
     @torch.no_grad()
     def embed(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:

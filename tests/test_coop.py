@@ -1,0 +1,98 @@
+"""CoOp prompt learning on a tiny randomly initialised open_clip model (no network)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from phoneiqa.coop import PromptLearner
+from phoneiqa.encoders import create_encoder
+from phoneiqa.encoders.clip import ClipEncoder
+
+TINY_CLIP = "phoneiqa-tiny-coop-clip"
+PHRASES = ["bright, none", "bright, severe", "over_suppressed, blocking"]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> ClipEncoder:
+    import open_clip
+
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    path = tmp_path_factory.mktemp("clip") / f"{TINY_CLIP}.json"
+    path.write_text(json.dumps(config))
+    open_clip.add_model_config(path)
+    torch.manual_seed(0)
+    return create_encoder("clip", model_name=TINY_CLIP)
+
+
+def reference_features(clip: ClipEncoder, prompts: list[str]) -> torch.Tensor:
+    """open_clip's own text features of plain-text prompts."""
+    with torch.no_grad():
+        return F.normalize(clip.model.encode_text(clip.tokenizer(prompts)), dim=-1)
+
+
+def test_shapes_unified_and_class_specific(clip):
+    unified = PromptLearner(clip, PHRASES, n_ctx=4)
+    assert unified.ctx.shape == (4, 64) and list(unified.state_dict()) == ["ctx"]
+    specific = PromptLearner(clip, PHRASES, n_ctx=4, class_specific=True)
+    assert specific.ctx.shape == (3, 4, 64)
+    for learner in (unified, specific):
+        text = learner()
+        assert text.shape == (3, 32) and torch.allclose(text.norm(dim=1), torch.ones(3))
+
+
+def test_random_init_scale(clip):
+    torch.manual_seed(1)
+    ctx = PromptLearner(clip, PHRASES, n_ctx=16).ctx
+    assert ctx.mean().abs() < 0.003 and 0.018 < ctx.std() < 0.022
+
+
+def test_phrase_init_is_the_phrase(clip):
+    learner = PromptLearner(clip, PHRASES, init="a photo of a")
+    tokens = clip.tokenizer(["a photo of a"])[0]
+    assert learner.n_ctx == 4
+    assert torch.equal(learner.ctx, clip.model.token_embedding(tokens[1:5]))
+    # before training, the prompts are exactly the text "a photo of a <phrase>."
+    expected = reference_features(clip, [f"a photo of a {phrase}." for phrase in PHRASES])
+    assert torch.allclose(learner.cached_text_features(), expected, atol=1e-6)
+
+
+def test_one_step_moves_only_the_context(clip):
+    tower = [p.detach().clone() for p in clip.text_tower().parameters()]
+    learner = PromptLearner(clip, PHRASES, n_ctx=4)
+    before = learner.ctx.detach().clone()
+    optimiser = torch.optim.Adam(learner.parameters(), lr=0.01)
+    image = F.normalize(torch.randn(2, 32), dim=-1)
+    loss = F.cross_entropy(20 * image @ learner().T, torch.tensor([0, 2]))
+    loss.backward()
+    optimiser.step()
+    assert not torch.equal(learner.ctx, before)
+    params = clip.text_tower().parameters()
+    assert all(not p.requires_grad and p.grad is None for p in params)
+    assert all(torch.equal(p, q) for p, q in zip(params, tower, strict=True))
+
+
+def test_class_specific_contexts_learn_separately(clip):
+    learner = PromptLearner(clip, PHRASES, n_ctx=2, class_specific=True)
+    learner().sum(0)[0].backward()  # every class contributes, each through its own context
+    assert all(learner.ctx.grad[c].abs().sum() > 0 for c in range(3))
+    torch.nn.init.zeros_(learner.ctx.grad)
+    learner()[1, 0].backward()  # only class 1's features
+    assert learner.ctx.grad[1].abs().sum() > 0 and learner.ctx.grad[[0, 2]].abs().sum() == 0
+
+
+def test_cached_features_follow_the_context(clip):
+    learner = PromptLearner(clip, PHRASES)
+    cached = learner.cached_text_features()
+    assert not cached.requires_grad and torch.equal(cached, learner().detach())
+    assert learner.cached_text_features() is cached
+    with torch.no_grad():
+        learner.ctx.add_(0.1)
+    assert not torch.equal(learner.cached_text_features(), cached)
