@@ -80,10 +80,8 @@ def interpolated_pivots(scores: Tensor, pivots: Tensor, pivot_scores: Tensor) ->
     ``w = (θ - θ_m) / (θ_{m+1} - θ_m)``; scores outside the pivot range map to the end pivots.
     ``scores [..., N]``, ``pivots [..., M, C]`` or ``[M, C]`` -> ``[..., N, C]``.
     """
-    last = pivot_scores.numel() - 2
-    m = (torch.searchsorted(pivot_scores, scores.detach().to(pivot_scores.dtype).contiguous(), right=True) - 1).clamp(
-        0, last
-    )
+    query = scores.detach().to(pivot_scores.dtype).contiguous()
+    m = (torch.searchsorted(pivot_scores, query, right=True) - 1).clamp(0, pivot_scores.numel() - 2)
     lo, hi = pivot_scores[m], pivot_scores[m + 1]
     w = ((scores - lo) / (hi - lo)).clamp(0.0, 1.0).unsqueeze(-1)
     return (1.0 - w) * gather_pivots(pivots, m) + w * gather_pivots(pivots, m + 1)
