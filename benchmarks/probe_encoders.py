@@ -2,8 +2,9 @@
 
     python benchmarks/probe_encoders.py [--splits 10] [--threads 2]
 
-Speed: milliseconds per image of ``encode`` (preprocessing included) on the first 64 CLIVE photos
-(500×500, resized to 384×384 for EfficientNet-Lite, 256×256 for photometric), batches of 16.
+Speed: wall-clock and CPU milliseconds per image of ``encode`` (preprocessing included) on the first 64 CLIVE photos
+(500×500, resized to 384×384 for EfficientNet-Lite, 256×256 for photometric), batches of 16,
+default options.
 Probe: features of all 930 CLIVE photos (kept in memory), standardised, sklearn ``RidgeCV``;
 Spearman correlation (SRCC) with the MOS on the 20% test part of seeded 80/20 splits, median and
 spread over ``--splits`` seeds.  The EfficientNet-Lite rows are column subsets of one multi-stage
@@ -29,16 +30,16 @@ from sklearn.preprocessing import StandardScaler
 
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder
-from phoneiqa.encoders.effnet import EfficientNetLiteEncoder
+from phoneiqa.encoders.effnet import ALL_STAGES, DEFAULT_STAGES, HEAD, EfficientNetLiteEncoder
 
 CLIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clive"
 CHUNK = 64
 STAGE_SUBSETS = {
     "conv head, mean only (global pool)": None,
     "conv head, mean+std": (7,),
-    "stages 4-7": (4, 5, 6, 7),
-    "stages 2-7": (2, 3, 4, 5, 6, 7),
-    "stages 1-7": (1, 2, 3, 4, 5, 6, 7),
+    "stages 4-6": (4, 5, 6),
+    "stages 2-6": (2, 3, 4, 5, 6),
+    "stages 0-6 (default)": (0, 1, 2, 3, 4, 5, 6),
     "stages 0-7 (all)": (0, 1, 2, 3, 4, 5, 6, 7),
 }
 
@@ -52,11 +53,12 @@ def encode_all(encoder: Encoder, paths: list[Path]) -> np.ndarray:
     return np.concatenate([encoder.encode(load(paths[i : i + CHUNK])).numpy() for i in range(0, len(paths), CHUNK)])
 
 
-def ms_per_image(encoder: Encoder, images: list[Image.Image]) -> float:
+def ms_per_image(encoder: Encoder, images: list[Image.Image]) -> tuple[float, float]:
+    """Wall-clock and CPU (all threads) milliseconds per image of ``encode``, after a warm-up batch."""
     encoder.encode(images[:16])
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     encoder.encode(images)
-    return (time.perf_counter() - start) / len(images) * 1000
+    return (time.perf_counter() - wall) / len(images) * 1000, (time.process_time() - cpu) / len(images) * 1000
 
 
 def stage_columns(encoder: EfficientNetLiteEncoder) -> dict[int, tuple[int, int]]:
@@ -69,7 +71,7 @@ def stage_columns(encoder: EfficientNetLiteEncoder) -> dict[int, tuple[int, int]
 
 def subset(features: np.ndarray, columns: dict[int, tuple[int, int]], stages: tuple[int, ...] | None) -> np.ndarray:
     if stages is None:  # the head's means: the first half of its block
-        start, stop = columns[7]
+        start, stop = columns[HEAD]
         return features[:, start : (start + stop) // 2]
     return np.concatenate([features[:, slice(*columns[s])] for s in stages], axis=1)
 
@@ -95,28 +97,31 @@ def main() -> None:
     mos = table["mos"].to_numpy()
 
     sample = load(paths[:CHUNK])
-    all_stages = {"stages": tuple(range(8))}
-    encoders = {f"effnet-lite{v}": create_encoder(f"effnet-lite{v}", **all_stages) for v in (0, 1, 2)}
-    encoders["photometric"] = create_encoder("photometric")
-    print(f"speed, {args.threads} threads, batches of 16, preprocessing included")
+    encoders = {name: create_encoder(name) for name in ("effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric")}
+    print(f"speed, {args.threads} threads, batches of 16, preprocessing included: ms/image wall, CPU")
     for name, encoder in encoders.items():
-        print(f"  {name:14s} {ms_per_image(encoder, sample):8.2f} ms/image  ({encoder.feature_dim} features)")
+        wall, cpu = ms_per_image(encoder, sample)
+        print(f"  {name:14s} {wall:8.2f} {cpu:8.2f}  ({encoder.feature_dim} features)")
     photometric = encoders["photometric"]
     x = torch.stack([photometric.to_tensor(im) for im in sample[:16]])
     with torch.no_grad():
         photometric(x)
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         photometric(x)
-    print(f"  photometric forward only: {(time.perf_counter() - start) / 16 * 1e6:.0f} µs/image")
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"  photometric forward only: {wall / 16 * 1e6:.0f} µs/image wall, {cpu / 16 * 1e6:.0f} µs CPU")
 
     rows: list[tuple[str, np.ndarray]] = []
-    features = {name: encode_all(encoders[name], paths) for name in ("effnet-lite0", "effnet-lite2", "photometric")}
-    for name in ("effnet-lite0", "effnet-lite2"):
-        columns = stage_columns(encoders[name])
+    full = {name: create_encoder(name, stages=ALL_STAGES) for name in ("effnet-lite0", "effnet-lite2")}
+    features = {name: encode_all(encoder, paths) for name, encoder in full.items()}
+    features["photometric"] = encode_all(encoders["photometric"], paths)
+    for name in full:
+        columns = stage_columns(full[name])
         rows += [(f"{name}: {label}", subset(features[name], columns, s)) for label, s in STAGE_SUBSETS.items()]
     rows.append(("photometric", features["photometric"]))
-    for name in ("effnet-lite0", "effnet-lite2"):
-        rows.append((f"{name} (all stages) + photometric", np.hstack([features[name], features["photometric"]])))
+    for name in full:
+        default = subset(features[name], stage_columns(full[name]), DEFAULT_STAGES)
+        rows.append((f"{name} (default stages) + photometric", np.hstack([default, features["photometric"]])))
 
     print(f"\nCLIVE ridge probe, test SRCC over {args.splits} seeded 80/20 splits: median [min, max]")
     for label, x_all in rows:

@@ -50,9 +50,14 @@ def resize_image(image: Image.Image, p: Preprocess) -> Image.Image:
 
 
 def image_to_tensor(image: Image.Image, p: Preprocess) -> Tensor:
-    """``[3, H, W]`` float32: the resized image as 0..1 RGB, normalised by ``p.mean`` and ``p.std``."""
+    """``[3, H, W]`` float32: the resized image as 0..1 RGB, normalised by ``p.mean`` and ``p.std``.
+
+    Before normalisation (and with mean 0 and std 1, which skips it) the values are the 8-bit codes / 255.
+    """
     pixels = torch.from_numpy(np.array(resize_image(image, p), dtype=np.uint8))
     x = pixels.permute(2, 0, 1).float().div_(255.0)
+    if p.mean == (0, 0, 0) and p.std == (1, 1, 1):
+        return x
     mean = torch.tensor(p.mean, dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(p.std, dtype=torch.float32).view(3, 1, 1)
     return (x - mean) / std

@@ -66,6 +66,7 @@ class Encoder(nn.Module):
         return "none"
 
     def train(self, mode: bool = True) -> Encoder:
+        """Keep the encoder in eval mode, whatever ``mode`` says (see the class docstring)."""
         return super().train(False)
 
     def to_tensor(self, image: Image.Image) -> Tensor:

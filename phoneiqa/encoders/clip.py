@@ -29,12 +29,11 @@ class TextTower:
 
     def __init__(self, model: nn.Module, tokenizer: Callable[..., Tensor]) -> None:
         text = getattr(model, "text", model)
-        if (
-            not isinstance(getattr(text, "token_embedding", None), nn.Embedding)
-            or getattr(text, "cls_emb", None) is not None
-        ):
+        supported = isinstance(getattr(text, "token_embedding", None), nn.Embedding)
+        if not supported or getattr(text, "cls_emb", None) is not None or getattr(text, "use_pad_mask", False):
             raise ValueError(
-                f"{type(text).__name__}: prompt learning needs an open_clip TextTransformer without CLS token"
+                f"{type(text).__name__}: prompt learning needs an open_clip TextTransformer "
+                "without CLS token or padding mask"
             )
         self.layers = text
         self.tokenizer = tokenizer

@@ -4,12 +4,16 @@ No learned weights.  The image is reduced to a short side of 256 pixels and take
 (the preprocessing's mean is 0 and std 1, so the encoder sees the plain pixel values).
 Luminance ``Y`` is computed on linearised sRGB (Rec. 709 weights); histograms, percentiles and
 contrasts use the perceptual lightness ``L = L*/100`` (CIE 1976) of that luminance, so equal
-steps are roughly equally visible.  Clipping is judged on the 8-bit code values: "high" means a
-value of at least 250, "low" at most 5.  Percentiles come from a 1024-bin histogram (exact to
-1/1024).  :data:`FEATURE_NAMES` documents every output column.
+steps are roughly equally visible.  Pixels are taken as 8-bit codes; a channel is clipped "high"
+at a code of at least 250, "low" at most 5, and the luminance when it is at least as bright as
+grey 250 (or as dark as grey 5).  Percentiles, luminance clipping and the lightness bands are
+read off a 1024-bin lightness histogram (exact to 1/1024), so each pass over the pixels serves
+many statistics.  :data:`FEATURE_NAMES` documents every output column.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -91,9 +95,11 @@ def srgb_to_linear(x: Tensor) -> Tensor:
 
 def lightness(y: Tensor) -> Tensor:
     """CIE 1976 lightness ``L*/100`` (0..1) of relative luminance ``y`` (0..1)."""
-    delta = 6 / 29
-    f = torch.where(y > delta**3, y.clamp_min(delta**3) ** (1 / 3), y / (3 * delta**2) + 4 / 29)
-    return (1.16 * f - 0.16).clamp(0.0, 1.0)
+    knee = (6 / 29) ** 3
+    # the linear segment below the knee is the cube-root curve's tangent there, so above the knee
+    # the curve is the smaller of the two, and below it the line is
+    curve = 1.16 * torch.exp(torch.log(y.clamp_min(knee)) / 3) - 0.16
+    return torch.minimum(curve, y * (1.16 / (3 * (6 / 29) ** 2)))
 
 
 def luminance_of_lightness(lum: Tensor) -> Tensor:
@@ -103,16 +109,32 @@ def luminance_of_lightness(lum: Tensor) -> Tensor:
     return torch.where(f > delta, f**3, 3 * delta**2 * (f - 4 / 29))
 
 
-def bin_fractions(idx: Tensor, bins: int) -> Tensor:
-    """``[B, bins]`` fraction of each row of integer bin indices ``idx`` (``[B, N]``, 0..bins-1) per bin."""
-    b, n = idx.shape
-    offsets = bins * torch.arange(b, device=idx.device)[:, None]
-    return torch.bincount((idx + offsets).view(-1), minlength=b * bins).view(b, bins) / n
+def bin_index(values: Tensor, bins: int) -> Tensor:
+    """Bin of each value of ``values`` (in 0..1) among ``bins`` equal-width bins, as int32."""
+    return (values * bins).int().clamp_(0, bins - 1)
+
+
+def bin_sums(idx: Tensor, bins: int, weights: Tensor | None = None) -> Tensor:
+    """``[B, bins]`` count (or sum of ``weights``) per bin of the bin indices ``idx`` (``[B, ...]``) of each row."""
+    b = len(idx)
+    offsets = bins * torch.arange(b, device=idx.device, dtype=idx.dtype).view(-1, *([1] * (idx.dim() - 1)))
+    flat_weights = None if weights is None else weights.reshape(-1)
+    return torch.bincount((idx + offsets).view(-1), weights=flat_weights, minlength=b * bins).view(b, bins)
 
 
 def histogram(values: Tensor, bins: int) -> Tensor:
     """``[B, bins]`` fractions of each row of ``values`` (``[B, N]``, in 0..1) per equal-width bin."""
-    return bin_fractions((values * bins).long().clamp_(0, bins - 1), bins)
+    return bin_sums(bin_index(values, bins), bins) / values.shape[1]
+
+
+def fine_bin(lum: float) -> int:
+    """Index of the first :data:`QUANTILE_BINS`-histogram bin that lies at or above lightness ``lum``."""
+    return math.ceil(lum * QUANTILE_BINS)
+
+
+def grey_lightness(code: float) -> float:
+    """Lightness of the grey with 8-bit code ``code`` (fractional codes allowed)."""
+    return float(lightness(srgb_to_linear(torch.tensor(code / 255, dtype=torch.float64))))
 
 
 def quantiles(hist: Tensor, qs: Tensor) -> Tensor:
@@ -129,50 +151,59 @@ def quantiles(hist: Tensor, qs: Tensor) -> Tensor:
 def mean_std(values: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and (population) standard deviation of each row of ``values`` ``[B, N]``."""
     mean = values.mean(1)
-    return mean, (values - mean[:, None]).square().mean(1).sqrt()
+    centred = values - mean[:, None]
+    return mean, (centred * centred).mean(1).sqrt()
 
 
-def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
-    """Mean of each row of ``values`` over the boolean ``mask`` (0 where the mask is empty)."""
-    return (values * mask).sum(1) / mask.sum(1).clamp_min(1)
+def mean_from_bin(sums: Tensor, counts: Tensor, first: Tensor) -> Tensor:
+    """Mean over the bins from ``first`` (``[B]``) up, given per-bin ``sums`` and ``counts`` (``[B, bins]``)."""
+    keep = torch.arange(sums.shape[1], device=sums.device) >= first[:, None]
+    return (sums * keep).sum(1) / (counts * keep).sum(1).clamp_min(1e-12)
 
 
-def photometric_features(x: Tensor, linear_lut: Tensor, rgb_to_y: Tensor) -> dict[str, Tensor]:
+def luminance_table() -> Tensor:
+    """``[3 * 256]``: the contribution to the luminance of channel ``c`` at 8-bit code ``k``, at ``256 c + k``."""
+    linear = srgb_to_linear(torch.arange(256, dtype=torch.float64) / 255)
+    return (torch.tensor(REC709, dtype=torch.float64)[:, None] * linear).view(-1).float()
+
+
+def photometric_features(x: Tensor, y_table: Tensor) -> dict[str, Tensor]:
     """The named statistics (each ``[B]``) of a batch of 0..1 sRGB images ``[B, 3, H, W]``.
 
-    ``linear_lut``: the linear value of each 8-bit code (pixels are rounded to 8 bits);
-    ``rgb_to_y``: the luminance weights of linear R, G, B.
+    Pixels are rounded to 8-bit codes; ``y_table`` is :func:`luminance_table` (on ``x``'s device).
     """
-    b = len(x)
-    codes = (x * 255).round_().clamp_(0, 255).long()
-    y = torch.einsum("bchw,c->bhw", linear_lut.take(codes), rgb_to_y)
-    lum = lightness(y)
-    flat = lum.reshape(b, -1)
+    b, _, h, w = x.shape
+    channel_offsets = 256 * torch.arange(3, device=x.device, dtype=torch.int32).view(1, 3, 1, 1)
+    codes = x.mul(255).round_().clamp_(0, 255).int() + channel_offsets  # 256 c + 8-bit code
+    lum = lightness(y_table.index_select(0, codes.view(-1)).view(codes.shape).sum(1))
+    lum_bin = bin_index(lum, QUANTILE_BINS)
     out: dict[str, Tensor] = {}
 
-    fine = histogram(flat, QUANTILE_BINS)
+    counts = bin_sums(lum_bin, QUANTILE_BINS)
+    fine = counts / (h * w)
     hist = fine.view(b, HIST_BINS, -1).sum(2)
     out.update({f"lum_hist_{k:02d}": hist[:, k] for k in range(HIST_BINS)})
     pct = quantiles(fine, torch.tensor(PERCENTILES) / 100)
     p = {q: pct[:, i] for i, q in enumerate(PERCENTILES)}
     out.update({f"lum_p{q:02d}": value for q, value in p.items()})
-    out["lum_mean"], out["lum_std"] = mean_std(flat)
+    out["lum_mean"], out["lum_std"] = mean_std(lum.view(b, -1))
     centres = (torch.arange(QUANTILE_BINS, device=x.device, dtype=x.dtype) + 0.5) / QUANTILE_BINS
     out["lum_key"] = lightness(torch.exp(fine @ torch.log(luminance_of_lightness(centres) + 1e-4)))
 
-    code_hist = bin_fractions(codes.view(b * 3, -1), 256).view(b, 3, 256)
+    code_hist = bin_sums(codes.view(b, -1), 3 * 256).view(b, 3, 256) / (h * w)
     for c, channel in enumerate("rgb"):
         out[f"clip_hi_{channel}"] = code_hist[:, c, CLIP_HIGH_CODE:].sum(1)
         out[f"clip_lo_{channel}"] = code_hist[:, c, : CLIP_LOW_CODE + 1].sum(1)
         out[f"mean_{channel}"] = code_hist[:, c] @ (torch.arange(256, device=x.device, dtype=x.dtype) / 255)
 
-    # lightness bands: clipped low | .. | upper mid-tones | highlight band | clipped high
-    clip_codes = torch.tensor([CLIP_LOW_CODE + 0.5, CLIP_HIGH_CODE - 0.5]) / 255
-    low_lum, high_lum = lightness(srgb_to_linear(clip_codes)).tolist()
-    edges = torch.tensor([low_lum, UPPER_BAND, HIGH_BAND, high_lum], device=x.device, dtype=x.dtype)
-    bands = bin_fractions(torch.bucketize(flat, edges, right=True), 5)
-    out["clip_lo_lum"], out["upper_band_frac"], out["high_band_frac"], out["clip_hi_lum"] = bands[:, [0, 2, 3, 4]].T
-    density_ratio = (bands[:, 3] / (high_lum - HIGH_BAND) + 0.01) / (bands[:, 2] / (HIGH_BAND - UPPER_BAND) + 0.01)
+    # lightness bands read off the fine histogram, their edges rounded up to its bins: clipped low
+    # (as dark as grey 5 or darker) | ... | upper mid-tones | highlight band | clipped high (grey 250 and up)
+    edges = (grey_lightness(CLIP_LOW_CODE + 0.5), UPPER_BAND, HIGH_BAND, grey_lightness(CLIP_HIGH_CODE - 0.5))
+    low, upper, high, clip = (fine_bin(v) for v in edges)
+    out["clip_lo_lum"], out["clip_hi_lum"] = fine[:, :low].sum(1), fine[:, clip:].sum(1)
+    out["upper_band_frac"] = upper_frac = fine[:, upper:high].sum(1)
+    out["high_band_frac"] = high_frac = fine[:, high:clip].sum(1)
+    density_ratio = (high_frac / (clip - high) + 1e-5) / (upper_frac / (high - upper) + 1e-5)
     out["high_band_log_density_ratio"] = torch.log(density_ratio)
 
     out["lum_spread_p05_p95"] = p[95] - p[5]
@@ -181,22 +212,27 @@ def photometric_features(x: Tensor, linear_lut: Tensor, rgb_to_y: Tensor) -> dic
     out["michelson_p05_p95"] = (y95 - y05) / (y95 + y05).clamp_min(1e-6)
 
     block_mean = F.avg_pool2d(lum[:, None], LOCAL_BLOCK, ceil_mode=True)
-    block_sq = F.avg_pool2d(lum[:, None].square(), LOCAL_BLOCK, ceil_mode=True)
+    block_sq = F.avg_pool2d(lum[:, None] * lum[:, None], LOCAL_BLOCK, ceil_mode=True)
     out["local_mean_std"] = mean_std(block_mean.reshape(b, -1))[1]
-    out["local_std_mean"] = (block_sq - block_mean.square()).clamp_min(0).sqrt().reshape(b, -1).mean(1)
+    out["local_std_mean"] = (block_sq - block_mean * block_mean).clamp_min(0).sqrt().reshape(b, -1).mean(1)
+    # gradient magnitude on the grid of top-left pixels, and its sum per lightness bin of those pixels
     corner = lum[:, :-1, :-1]
-    grad = torch.hypot(lum[:, :-1, 1:] - corner, lum[:, 1:, :-1] - corner).reshape(b, -1)
-    corner = corner.reshape(b, -1)
-    out["grad_mean"] = grad_mean = grad.mean(1).clamp_min(1e-6)
-    out["grad_ratio_top10"] = masked_mean(grad, corner >= p[90][:, None]) / grad_mean
-    out["grad_ratio_bottom10"] = masked_mean(grad, corner <= p[10][:, None]) / grad_mean
+    grad = torch.hypot(lum[:, :-1, 1:] - corner, lum[:, 1:, :-1] - corner)
+    corner_bin = lum_bin[:, :-1, :-1]
+    grad_sums, corner_counts = bin_sums(corner_bin, QUANTILE_BINS, grad), bin_sums(corner_bin, QUANTILE_BINS)
+    out["grad_mean"] = grad_mean = (grad_sums.sum(1) / corner_counts.sum(1)).clamp_min(1e-6)
+    # the brightest (darkest) 10%: the pixels in the bins from the 90th (up to the 10th) percentile's bin
+    top10 = (p[90] * QUANTILE_BINS).int()
+    bottom10 = QUANTILE_BINS - 1 - (p[10] * QUANTILE_BINS).int()
+    out["grad_ratio_top10"] = mean_from_bin(grad_sums, corner_counts, top10) / grad_mean
+    out["grad_ratio_bottom10"] = mean_from_bin(grad_sums.flip(1), corner_counts.flip(1), bottom10) / grad_mean
 
     top, bottom = x.amax(1), x.amin(1)
-    sat = ((top - bottom) / top.clamp_min(1e-6)).reshape(b, -1)
-    out["sat_mean"], out["sat_std"] = mean_std(sat)
-    out["sat_p95"] = quantiles(histogram(sat, QUANTILE_BINS), torch.tensor([0.95]))[:, 0]
-    out["sat_frac_high"] = torch.count_nonzero(sat > SATURATED, dim=1) / sat.shape[1]
-    out["sat_mean_top10"] = masked_mean(sat, flat >= p[90][:, None])
+    sat = (top - bottom) / top.clamp_min(1e-6)
+    out["sat_mean"], out["sat_std"] = mean_std(sat.view(b, -1))
+    out["sat_p95"] = quantiles(histogram(sat.view(b, -1), QUANTILE_BINS), torch.tensor([0.95]))[:, 0]
+    out["sat_frac_high"] = torch.count_nonzero(sat > SATURATED, dim=(1, 2)) / (h * w)
+    out["sat_mean_top10"] = mean_from_bin(bin_sums(lum_bin, QUANTILE_BINS, sat), counts, top10)
 
     r, g, bl = x.reshape(b, 3, -1).unbind(1)
     (rg_mean, rg_std), (yb_mean, yb_std) = mean_std(r - g), mean_std(0.5 * (r + g) - bl)
@@ -214,12 +250,10 @@ class PhotometricEncoder(Encoder):
         super().__init__()
         self.preprocess = Preprocess(short_side, max_long_side, flip=flip, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         self.feature_dim = len(FEATURE_NAMES)
-        self.register_buffer("rgb_to_y", torch.tensor(REC709), persistent=False)
-        codes = torch.arange(256, dtype=torch.float64) / 255
-        self.register_buffer("linear_lut", srgb_to_linear(codes).float(), persistent=False)
+        self.register_buffer("y_table", luminance_table(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        features = photometric_features(x, self.linear_lut, self.rgb_to_y)
+        features = photometric_features(x, self.y_table)
         return torch.stack([features[n] for n in FEATURE_NAMES], dim=1)
 
 
