@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hexgraph import HexGraph, HexGraphError
+from hexgraph import HexGraph
 from phoneiqa.errors import DataFormatError
 
 SpecLike = str | os.PathLike | dict
@@ -149,10 +149,7 @@ def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: 
 
 
 def _check_legal(levels: np.ndarray, graph: HexGraph, source: str) -> None:
-    try:
-        states = graph.encode_levels(levels).numpy()
-    except (ValueError, HexGraphError) as exc:  # pragma: no cover - ranges were checked above
-        raise DataFormatError(f"{source}: {exc}") from exc
+    states = graph.encode_levels(levels).numpy()
     legal = graph.is_legal(states)
     if legal.all():
         return

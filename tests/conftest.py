@@ -1,6 +1,29 @@
-"""Shared test settings."""
+"""Shared test settings and fixtures."""
 
+import json
+
+import pytest
 import torch
 
 # Test tensors are small: one intra-op thread is faster and immune to oversubscription on shared 2-core machines.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """A tiny randomly initialised open_clip model registered as a config (no network, same code path as a real one)."""
+    import open_clip
+
+    from phoneiqa.encoders import create_encoder
+
+    name = "phoneiqa-tiny-test-clip"
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    path = tmp_path_factory.mktemp("clip") / f"{name}.json"
+    path.write_text(json.dumps(config))
+    open_clip.add_model_config(path)
+    torch.manual_seed(0)
+    return create_encoder("clip", model_name=name)

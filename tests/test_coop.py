@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from phoneiqa.coop import PromptLearner
-from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.clip import ClipEncoder
 
-TINY_CLIP = "phoneiqa-tiny-coop-clip"
 PHRASES = ["bright, none", "bright, severe", "over_suppressed, blocking"]
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> ClipEncoder:
-    import open_clip
-
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    }
-    path = tmp_path_factory.mktemp("clip") / f"{TINY_CLIP}.json"
-    path.write_text(json.dumps(config))
-    open_clip.add_model_config(path)
-    torch.manual_seed(0)
-    return create_encoder("clip", model_name=TINY_CLIP)
+@pytest.fixture
+def clip(tiny_clip) -> ClipEncoder:
+    return tiny_clip
 
 
 def reference_features(clip: ClipEncoder, prompts: list[str]) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from phoneiqa.errors import DataFormatError
 from phoneiqa.preprocess import batched_forward, image_to_tensor, output_size, resize_image
 
 BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric"]
-TINY_CLIP = "phoneiqa-tiny-test-clip"
 
 
 @pytest.fixture(scope="module")
@@ -320,30 +318,14 @@ def test_photometric_sees_compressed_highlights(photometric, photos):
 # ---------------------------------------------------------------- CLIP (tiny, random weights)
 
 
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory) -> Encoder:
-    import open_clip
-
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    }
-    path = tmp_path_factory.mktemp("clip") / f"{TINY_CLIP}.json"
-    path.write_text(json.dumps(config))
-    open_clip.add_model_config(path)
-    torch.manual_seed(0)
-    return create_encoder("clip", model_name=TINY_CLIP)
-
-
 def test_clip_image_features(tiny_clip, photos):
     import open_clip
 
     out = tiny_clip.encode(photos)
     assert out.shape == (2, 32) and torch.allclose(out.norm(dim=1), torch.ones(2))
     assert tiny_clip.preprocess.short_side == 64 and tiny_clip.preprocess.crop
-    assert tiny_clip.encoder_id() == f"clip|{TINY_CLIP}:random|s64|lNone|c1|f0|n1"
-    _, _, transform = open_clip.create_model_and_transforms(TINY_CLIP)  # open_clip's own preprocessing
+    assert tiny_clip.encoder_id() == f"clip|{tiny_clip.model_name}:random|s64|lNone|c1|f0|n1"
+    _, _, transform = open_clip.create_model_and_transforms(tiny_clip.model_name)  # open_clip's own preprocessing
     with torch.no_grad():
         reference = F.normalize(tiny_clip.model.encode_image(torch.stack([transform(p) for p in photos])), dim=-1)
     assert (out * reference).sum(1).min() > 0.99
@@ -352,8 +334,8 @@ def test_clip_image_features(tiny_clip, photos):
 def test_clip_loads_a_local_checkpoint(tiny_clip, photos, tmp_path):
     path = tmp_path / "tiny.pt"
     torch.save(tiny_clip.model.state_dict(), path)
-    loaded = create_encoder("clip", model_name=TINY_CLIP, pretrained=path)
-    assert loaded.weights_id() == f"{TINY_CLIP}:tiny.pt"
+    loaded = create_encoder("clip", model_name=tiny_clip.model_name, pretrained=path)
+    assert loaded.weights_id() == f"{tiny_clip.model_name}:tiny.pt"
     assert torch.equal(loaded.encode(photos), tiny_clip.encode(photos))
 
 

@@ -20,8 +20,8 @@ from typing import Any
 from torch import Tensor, nn
 
 
-class ScoreHead(nn.Module):
-    """Maps ``[B, D]`` features to quality scores ``[B]`` on the scale of the training targets."""
+class Head(nn.Module):
+    """What every head has: its input width and the JSON-able constructor arguments it was built with."""
 
     name: str = ""
 
@@ -29,6 +29,10 @@ class ScoreHead(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.config: dict[str, Any] = dict(config)
+
+
+class ScoreHead(Head):
+    """Maps ``[B, D]`` features to quality scores ``[B]`` on the scale of the training targets."""
 
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Fit data-dependent parts (pivots, banks, normalisation) before training."""
@@ -40,15 +44,8 @@ class ScoreHead(nn.Module):
         raise NotImplementedError
 
 
-class IssueHead(nn.Module):
+class IssueHead(Head):
     """Maps ``[B, D]`` features to HEX node potentials ``[B, n]`` and from them to issue levels."""
-
-    name: str = ""
-
-    def __init__(self, in_features: int, **config: Any) -> None:
-        super().__init__()
-        self.in_features = in_features
-        self.config: dict[str, Any] = dict(config)
 
     def prepare(self, features: Tensor, levels: Tensor) -> None:
         """Fit data-dependent parts (e.g. class-balanced weights) before training."""
