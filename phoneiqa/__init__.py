@@ -3,6 +3,7 @@
 The public API is re-exported here; see the README for a tour.
 """
 
+from phoneiqa.assess import Assessment, assess, load
 from phoneiqa.encoders import create_encoder, list_encoders
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
 from phoneiqa.heads import create_head, list_heads
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LABELS",
     "LEVELS",
+    "Assessment",
     "DataFormatError",
     "DataSource",
     "HeadConfig",
@@ -21,10 +23,12 @@ __all__ = [
     "PhoneIQAError",
     "TrainConfig",
     "__version__",
+    "assess",
     "create_encoder",
     "create_head",
     "list_encoders",
     "list_heads",
+    "load",
     "load_graph",
     "read_labels_csv",
     "train",

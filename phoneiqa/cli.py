@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from phoneiqa.errors import PhoneIQAError
 
@@ -119,6 +120,55 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(Model.load(args.model), [source], out_dir=args.out, figures=args.figures)
     print(format_metrics(metrics))
     return 0
+
+
+def _assess_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", help="image files (JPEG, PNG, HEIC, WebP, TIFF, BMP, GIF)")
+    p.add_argument("--sample", action="store_true", help="also assess scikit-learn's sample photo china.jpg")
+    p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="where the encoder runs")
+
+
+@command("assess", "score photos and name their exposure issues", _assess_args)
+def _assess(args: argparse.Namespace) -> int:
+    import json
+
+    from phoneiqa.assess import load
+    from phoneiqa.labels import LABELS, LEVELS
+
+    files = list(args.files) + ([sample_photo()] if args.sample else [])
+    if not files:
+        raise SystemExit("phoneiqa assess: give at least one image file (or --sample)")
+    model = load(args.model, backend=args.backend)
+    width = max(len(f) for f in files)
+    if not args.json:
+        print(f"{'file':<{width}}  {'score':>5}  " + "  ".join(LABELS))
+    failed = 0
+    for f in files:
+        try:
+            result = model.assess(f)
+        except PhoneIQAError as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": f, "error": str(exc)}))
+            else:
+                print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": f, **result.to_dict()}))
+        else:
+            score = "-" if result.score is None else f"{result.score:.1f}"
+            levels = "  ".join(f"{LEVELS[result.issues.get(k, 0)]:<{len(k)}}" for k in LABELS)
+            print(f"{f:<{width}}  {score:>5}  {levels}".rstrip())
+    return 1 if failed else 0
+
+
+def sample_photo() -> str:
+    """Path of the real photo scikit-learn ships (``sklearn.datasets.load_sample_image("china.jpg")``)."""
+    import sklearn.datasets
+
+    return str(Path(sklearn.datasets.__file__).parent / "images" / "china.jpg")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from phoneiqa.encoders.base import Encoder
-from phoneiqa.image import load_image
+from phoneiqa.preprocess import load_for_encoder
 from phoneiqa.progress import progress
 
 
@@ -54,7 +54,7 @@ def cached_features(
     missing = [i for i, entry in enumerate(entries) if not entry.exists()]
     for start in progress(range(0, len(missing), batch_size), desc=desc):
         chunk = missing[start : start + batch_size]
-        feats = encoder.encode([load_image(paths[i]) for i in chunk]).numpy()
+        feats = encoder.encode([load_for_encoder(paths[i], encoder) for i in chunk]).numpy()
         for i, row in zip(chunk, feats, strict=True):
             tmp = entries[i].with_suffix(".tmp.npy")
             np.save(tmp, row.astype(np.float32))

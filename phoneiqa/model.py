@@ -13,12 +13,16 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from phoneiqa.assess import Assessment
+from phoneiqa.backends import with_backend
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder
 from phoneiqa.errors import DataFormatError
 from phoneiqa.heads import create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.heads.issues import IssuePrediction
+from phoneiqa.image import ImageInput, describe
+from phoneiqa.preprocess import load_for_encoder
 
 CHECKPOINT_FORMAT = "phoneiqa-checkpoint/1"
 
@@ -66,6 +70,43 @@ class Model:
         """Predictions for decoded RGB images."""
         return self.predict_features(self.encoder.encode(list(images)))
 
+    @torch.no_grad()
+    def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
+        """Assess one image, or a list or tuple of images (a list of results in the same order).
+
+        Images are decoded one batch at a time, each at the reduced scale the encoder needs (see
+        :func:`phoneiqa.preprocess.load_for_encoder`).  Raises :class:`phoneiqa.ImageError`
+        naming the unusable input (in a list, by its position unless it is a path).
+        """
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        results: list[Assessment] = []
+        for start in range(0, len(items), batch_size):
+            decoded = [
+                load_for_encoder(src, self.encoder, name=None if single else _input_name(src, start + i))
+                for i, src in enumerate(items[start : start + batch_size])
+            ]
+            results += self.assessments(self.predict_images(decoded))
+        return results[0] if single else results
+
+    def assessments(self, predictions: Predictions) -> list[Assessment]:
+        """One :class:`Assessment` per image of a batch of predictions (scores clamped to 0..100)."""
+        scores, issues = predictions.scores, predictions.issues
+        n = len(scores) if scores is not None else len(issues.levels) if issues is not None else 0
+        keys = [lab.key for lab in self.issue_head.graph.labels] if self.issue_head is not None else []
+        results = []
+        for i in range(n):
+            levels = issues.levels[i].tolist() if issues is not None else []
+            probs = issues.probabilities[i].tolist() if issues is not None else []
+            results.append(
+                Assessment(
+                    score=None if scores is None else min(max(float(scores[i]), 0.0), 100.0),
+                    issues=dict(zip(keys, map(int, levels), strict=True)),
+                    probabilities=dict(zip(keys, probs, strict=True)),
+                )
+            )
+        return results
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one checkpoint file (heads' weights, configs, metadata; not the encoder's)."""
         path = Path(path)
@@ -83,8 +124,12 @@ class Model:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Model:
-        """Rebuild a model saved by :meth:`save` (safe loading: tensors and plain data only)."""
+    def load(cls, path: str | os.PathLike, backend: str = "torch") -> Model:
+        """Rebuild a model saved by :meth:`save` (safe loading: tensors and plain data only).
+
+        ``backend``: where the encoder runs (``"torch"``, ``"onnx"``, ``"auto"``; see
+        :func:`phoneiqa.backends.with_backend`).
+        """
         path = Path(path)
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -100,7 +145,7 @@ class Model:
             )
         in_features = encoder.feature_dim
         model = cls(
-            encoder,
+            with_backend(encoder, backend),
             enc["name"],
             enc["args"],
             _head_from_payload(payload["score_head"], in_features),
@@ -108,6 +153,11 @@ class Model:
             payload.get("meta", {}),
         )
         return model.eval()
+
+
+def _input_name(source: ImageInput, index: int) -> str:
+    """How an item of a list of inputs is named in errors: its path, else its position."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"input {index} ({describe(source)})"
 
 
 def _head_payload(head: ScoreHead | IssueHead | None) -> dict[str, Any] | None:

@@ -18,6 +18,8 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from phoneiqa.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
+
 if TYPE_CHECKING:
     from phoneiqa.encoders.base import Encoder, Preprocess
 
@@ -61,6 +63,27 @@ def image_to_tensor(image: Image.Image, p: Preprocess) -> Tensor:
     mean = torch.tensor(p.mean, dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(p.std, dtype=torch.float32).view(3, 1, 1)
     return (x - mean) / std
+
+
+def input_short_side(encoder: Encoder) -> int:
+    """The largest short side any part of ``encoder`` resizes images to."""
+    return max(part.preprocess.short_side for part in getattr(encoder, "parts", [encoder]))
+
+
+def load_for_encoder(
+    source: ImageInput, encoder: Encoder, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode an image for ``encoder``, at reduced scale when it is far larger than the encoder needs.
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling) and other images box-reduced by an
+    integer factor, keeping the short side at least :func:`input_short_side`; the encoder's own
+    resize then makes the exact size.  Training (:mod:`phoneiqa.features`) and inference both
+    decode through here, so they see the same pixels.
+    """
+    side = input_short_side(encoder)
+    image = load_image(source, name=name, max_pixels=max_pixels, min_short_side=side)
+    factor = min(image.size) // side
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def module_device(module: nn.Module) -> torch.device:

@@ -55,6 +55,7 @@ class Encoder(nn.Module):
     name: str = ""
     feature_dim: int = 0
     preprocess: Preprocess = Preprocess()
+    onnx_exportable: bool = False  # forward can be run by ONNX Runtime (see phoneiqa.backends)
 
     def encoder_id(self) -> str:
         """A stable string naming the encoder, its weights and its preprocessing (cache key)."""

@@ -128,6 +128,8 @@ class EfficientNetLiteEncoder(Encoder):
     ImageNet classifier included (BatchNorms folded).
     """
 
+    onnx_exportable = True
+
     def __init__(
         self,
         variant: int = 0,

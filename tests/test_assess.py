@@ -1,0 +1,167 @@
+"""The public ``phoneiqa.assess`` contract, on the shipped default model and real photos."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import socket
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+import phoneiqa
+from phoneiqa.assess import pretrained_path
+from phoneiqa.cli import main, sample_photo
+from phoneiqa.labels import load_graph
+
+pytestmark = pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Three real photos of different sizes (crops of scikit-learn's samples)."""
+    china, flower = load_sample_image("china.jpg"), load_sample_image("flower.jpg")
+    return [china, flower[:400, :300], china[40:360, 100:580]]
+
+
+@pytest.fixture(scope="module")
+def model() -> phoneiqa.model.Model:
+    return phoneiqa.load("default", backend="torch")
+
+
+def test_assessment_fields_follow_the_contract(photos):
+    a = phoneiqa.assess(photos[0])
+    assert isinstance(a, phoneiqa.Assessment)
+    assert isinstance(a.score, float) and 0.0 <= a.score <= 100.0
+    assert tuple(a.issues) == phoneiqa.LABELS == tuple(a.probabilities)
+    for key, probs in a.probabilities.items():
+        assert len(probs) == len(phoneiqa.LEVELS)
+        assert math.isclose(sum(probs), 1.0, abs_tol=1e-5)
+        assert all(p >= 0 for p in probs)
+        assert a.issues[key] in range(4)
+    graph = load_graph("smartphone6")
+    assert graph.is_legal(graph.encode_levels(torch.tensor([list(a.issues.values())])))[0]
+    as_json = json.loads(json.dumps(a.to_dict()))
+    assert as_json == {"score": a.score, "issues": a.issues, "probabilities": a.probabilities}
+
+
+def test_every_input_type_gives_the_same_result(tmp_path, photos):
+    pixels = photos[1]
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    inputs = {
+        "str": str(path),
+        "path": path,
+        "bytes": path.read_bytes(),
+        "file": io.BytesIO(path.read_bytes()),
+        "pil": Image.fromarray(pixels),
+        "uint8": pixels,
+        "uint16": pixels.astype(np.uint16) * 257,
+        "float": pixels / 255.0,
+        "tensor": torch.from_numpy(pixels).permute(2, 0, 1),
+        "float tensor": torch.from_numpy(pixels).permute(2, 0, 1).float() / 255,
+    }
+    reference = phoneiqa.assess(pixels)
+    for kind, image in inputs.items():
+        result = phoneiqa.assess(image)
+        assert result.issues == reference.issues, kind
+        assert result.score == pytest.approx(reference.score, abs=1e-3), kind
+
+
+def test_a_list_gives_results_in_order_equal_to_single_calls(model, photos):
+    singles = [model.assess(p) for p in photos]
+    batch = model.assess(photos, batch_size=2)
+    assert isinstance(batch, list) and len(batch) == len(photos)
+    for one, many in zip(singles, batch, strict=True):
+        assert many.score == pytest.approx(one.score, abs=1e-4)
+        assert many.issues == one.issues
+    assert model.assess([]) == []
+
+
+def test_exif_rotated_photo_scores_like_the_upright_pixels(model, tmp_path, photos):
+    upright = Image.fromarray(photos[0])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": stored pixels are the upright ones turned back
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    path = tmp_path / "rotated.png"
+    stored.save(path, exif=exif)
+    a, b = model.assess(path), model.assess(upright)
+    assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert a.issues == b.issues
+    assert model.assess(stored).score != pytest.approx(b.score, abs=1e-4)  # the tag mattered
+
+
+def test_repeated_calls_are_bit_identical(model, photos):
+    first = [model.assess(p).to_dict() for p in photos]
+    assert [model.assess(p).to_dict() for p in photos] == first
+
+
+def test_threads_get_the_results_of_a_single_thread(photos):
+    jobs = photos * 3
+    expected = [phoneiqa.assess(p).to_dict() for p in jobs]
+    got: list[dict | None] = [None] * len(jobs)
+
+    def work(i: int) -> None:
+        got[i] = phoneiqa.assess(jobs[i]).to_dict()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, e in zip(got, expected, strict=True):
+        assert g["issues"] == e["issues"]
+        assert g["score"] == pytest.approx(e["score"], abs=1e-4)
+
+
+def test_onnx_and_torch_backends_agree(model, photos):
+    pytest.importorskip("onnxruntime")
+    onnx = phoneiqa.load("default", backend="onnx")
+    images = [Image.fromarray(p) for p in photos]
+    f_torch, f_onnx = model.encoder.encode(images), onnx.encoder.encode(images)
+    assert torch.allclose(f_onnx, f_torch, rtol=1e-4, atol=1e-4)
+    for a, b in zip(model.assess(photos), onnx.assess(photos), strict=True):
+        assert a.score == pytest.approx(b.score, abs=1e-3)
+        assert a.issues == b.issues
+
+
+def test_default_model_loads_and_runs_without_network(monkeypatch, photos):
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    result = phoneiqa.load("default", backend="torch").assess(photos[2])
+    assert 0.0 <= result.score <= 100.0
+
+
+def test_bad_inputs_raise_image_error_naming_the_input(model, tmp_path, photos):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    with pytest.raises(phoneiqa.ImageError, match=r"broken\.jpg"):
+        model.assess(broken)
+    with pytest.raises(phoneiqa.ImageError, match="input 1"):
+        model.assess([photos[0], b"garbage bytes"])
+    with pytest.raises(ValueError, match="unknown model"):
+        phoneiqa.load("no-such-model")
+
+
+def test_cli_assess_table_json_and_failures(tmp_path, capsys):
+    assert main(["assess", "--sample"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["file", "score", *phoneiqa.LABELS]
+    assert table[1].startswith(sample_photo())
+
+    broken = tmp_path / "empty.jpg"
+    broken.write_bytes(b"")
+    assert main(["assess", str(broken), "--sample", "--json", "--backend", "torch"]) == 1
+    out = capsys.readouterr()
+    lines = [json.loads(line) for line in out.out.splitlines()]
+    assert lines[0]["file"] == str(broken) and "empty" in lines[0]["error"]
+    assert lines[1]["file"] == sample_photo() and set(lines[1]["issues"]) == set(phoneiqa.LABELS)
+    assert lines[1]["score"] == pytest.approx(phoneiqa.assess(sample_photo()).score, abs=1e-3)
