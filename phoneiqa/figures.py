@@ -31,7 +31,7 @@ def tsne_plot(model: Model, features: torch.Tensor, frame: pd.DataFrame, path: P
     pivots = None
     if head is not None and hasattr(head, "embed"):
         with torch.no_grad():
-            emb, pivots, _ = head.embed(features)
+            emb, pivots, _ = head.embed(model.head_inputs("score", features))
         points = torch.cat([emb, pivots]).numpy()
     else:
         points = features.numpy()

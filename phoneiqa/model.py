@@ -41,7 +41,9 @@ class Model:
 
     ``encoder_args`` are the keyword arguments that rebuild the encoder with
     ``create_encoder(encoder_name, **encoder_args)``; ``meta`` holds training metadata
-    (command, config, data hash, validation metrics, library version).
+    (command, config, data hash, validation metrics, library version).  ``columns`` maps
+    ``"score"`` / ``"issues"`` to the ``(start, stop)`` feature columns that head reads (all of
+    them when absent), e.g. only the photometric part of an ``effnet-lite0+photometric`` encoder.
     """
 
     encoder: Encoder
@@ -50,6 +52,7 @@ class Model:
     score_head: ScoreHead | None = None
     issue_head: IssueHead | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def eval(self) -> Model:
         for module in (self.encoder, self.score_head, self.issue_head):
@@ -61,9 +64,14 @@ class Model:
     def predict_features(self, features: Tensor) -> Predictions:
         """Score and issue predictions for ``[B, D]`` encoder features."""
         return Predictions(
-            self.score_head.predict(features) if self.score_head is not None else None,
-            self.issue_head.predict(features) if self.issue_head is not None else None,
+            self.score_head.predict(self.head_inputs("score", features)) if self.score_head is not None else None,
+            self.issue_head.predict(self.head_inputs("issues", features)) if self.issue_head is not None else None,
         )
+
+    def head_inputs(self, kind: str, features: Tensor) -> Tensor:
+        """The columns of ``[B, D]`` encoder features that the ``kind`` (score or issues) head reads."""
+        start, stop = self.columns.get(kind, (0, features.shape[1]))
+        return features[:, start:stop]
 
     @torch.no_grad()
     def predict_images(self, images: Sequence[Image.Image]) -> Predictions:
@@ -114,8 +122,8 @@ class Model:
         payload = {
             "format": CHECKPOINT_FORMAT,
             "encoder": {"name": self.encoder_name, "args": self.encoder_args, "id": self.encoder.encoder_id()},
-            "score_head": _head_payload(self.score_head),
-            "issue_head": _head_payload(self.issue_head),
+            "score_head": _head_payload(self.score_head, self.columns.get("score")),
+            "issue_head": _head_payload(self.issue_head, self.columns.get("issues")),
             "meta": self.meta,
         }
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -143,14 +151,22 @@ class Model:
             raise DataFormatError(
                 f"{path}: trained with encoder {enc['id']!r} but this installation builds {encoder.encoder_id()!r}"
             )
-        in_features = encoder.feature_dim
+        heads: dict[str, Any] = {}
+        columns: dict[str, tuple[int, int]] = {}
+        for kind in ("score", "issue"):
+            head_payload = payload[f"{kind}_head"]
+            if head_payload is not None:
+                key = "score" if kind == "score" else "issues"
+                columns[key] = _columns(head_payload, encoder.feature_dim)
+                heads[key] = _head_from_payload(head_payload, columns[key])
         model = cls(
             with_backend(encoder, backend),
             enc["name"],
             enc["args"],
-            _head_from_payload(payload["score_head"], in_features),
-            _head_from_payload(payload["issue_head"], in_features),
+            heads.get("score"),
+            heads.get("issues"),
             payload.get("meta", {}),
+            columns,
         )
         return model.eval()
 
@@ -160,15 +176,19 @@ def _input_name(source: ImageInput, index: int) -> str:
     return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"input {index} ({describe(source)})"
 
 
-def _head_payload(head: ScoreHead | IssueHead | None) -> dict[str, Any] | None:
+def _head_payload(head: ScoreHead | IssueHead | None, columns: tuple[int, int] | None) -> dict[str, Any] | None:
     if head is None:
         return None
-    return {"name": head.name, "config": head.config, "state_dict": head.state_dict()}
+    return {"name": head.name, "config": head.config, "state_dict": head.state_dict(), "columns": columns}
 
 
-def _head_from_payload(payload: dict[str, Any] | None, in_features: int) -> Any:
-    if payload is None:
-        return None
-    head = create_head(payload["name"], in_features=in_features, **payload["config"])
+def _columns(payload: dict[str, Any], feature_dim: int) -> tuple[int, int]:
+    """A head's feature columns (all of them when the checkpoint gives none)."""
+    columns = payload.get("columns") or (0, feature_dim)
+    return int(columns[0]), int(columns[1])
+
+
+def _head_from_payload(payload: dict[str, Any], columns: tuple[int, int]) -> Any:
+    head = create_head(payload["name"], in_features=columns[1] - columns[0], **payload["config"])
     head.load_state_dict(payload["state_dict"])
     return head.eval()

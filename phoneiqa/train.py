@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from phoneiqa.encoders import create_encoder
+from phoneiqa.encoders.base import Encoder
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
@@ -47,10 +48,27 @@ class DataSource:
 
 @dataclass
 class HeadConfig:
-    """Which head to build (a registered name) and its constructor arguments."""
+    """Which head to build (a registered name), its constructor arguments, and what it reads.
+
+    ``inputs``: the name of one part of a ``+`` encoder (e.g. ``"photometric"`` of
+    ``"effnet-lite0+photometric"``) whose features alone feed this head; default all features.
+    """
 
     name: str
     args: dict[str, Any] = field(default_factory=dict)
+    inputs: str | None = None
+
+
+def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
+    """The ``(start, stop)`` feature columns of the encoder part named ``part`` (all for ``None``)."""
+    if part is None:
+        return 0, encoder.feature_dim
+    start = 0
+    for enc in getattr(encoder, "parts", [encoder]):
+        if enc.name == part:
+            return start, start + enc.feature_dim
+        start += enc.feature_dim
+    raise ValueError(f"head inputs {part!r} is not a part of encoder {encoder.name!r}")
 
 
 @dataclass
@@ -236,6 +254,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
     metrics: dict[str, Any] = {}
     curves: dict[str, dict[str, list[float]]] = {}
     heads: dict[str, Any] = {"score": None, "issues": None}
+    columns: dict[str, tuple[int, int]] = {}
     jobs = [
         ("score", cfg.score_head, ~np.isnan(train_t.mos), ~np.isnan(val_t.mos), "mos", validate_score),
         ("issues", cfg.issue_head, train_t.levels[:, 0] >= 0, val_t.levels[:, 0] >= 0, "levels", validate_issues),
@@ -250,18 +269,20 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
             kwargs.setdefault("spec", cfg.spec)
         if getattr(HEADS.get(head_cfg.name), "needs_encoder", False):
             kwargs["encoder"] = encoder
-        head = create_head(head_cfg.name, in_features=encoder.feature_dim, **kwargs)
+        start, stop = columns[kind] = part_columns(encoder, head_cfg.inputs)
+        head = create_head(head_cfg.name, in_features=stop - start, **kwargs)
         y_tr = torch.as_tensor(getattr(train_t, target)[tr_mask], dtype=torch.float32 if kind == "score" else None)
         y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)
-        start = time.perf_counter()
-        curves[kind] = fit_head(head, x_train[tr_mask], y_tr, x_val[va_mask], y_va, validate, cfg, f"train {kind}")
+        t0 = time.perf_counter()
+        x_tr, x_va = x_train[tr_mask, start:stop], x_val[va_mask, start:stop]
+        curves[kind] = fit_head(head, x_tr, y_tr, x_va, y_va, validate, cfg, f"train {kind}")
         head.eval()
         if kind == "score":
-            metrics["score"] = score_metrics(head.predict(x_val[va_mask]).numpy(), y_va.numpy())
+            metrics["score"] = score_metrics(head.predict(x_va).numpy(), y_va.numpy())
         else:
-            pred = head.predict(x_val[va_mask]).levels.numpy()
+            pred = head.predict(x_va).levels.numpy()
             metrics["issues"] = issue_metrics(pred, y_va.numpy(), [lab.key for lab in head.graph.labels])
-        metrics[f"{kind}_train_seconds"] = round(time.perf_counter() - start, 2)
+        metrics[f"{kind}_train_seconds"] = round(time.perf_counter() - t0, 2)
         metrics[f"{kind}_rows"] = {"train": int(tr_mask.sum()), "val": int(va_mask.sum())}
         heads[kind] = head
 
@@ -276,7 +297,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
         "python": platform.python_version(),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    model = Model(encoder, cfg.encoder, cfg.encoder_args, heads["score"], heads["issues"], meta).eval()
+    columns = {kind: cols for kind, cols in columns.items() if heads[kind] is not None}
+    model = Model(encoder, cfg.encoder, cfg.encoder_args, heads["score"], heads["issues"], meta, columns).eval()
     checkpoint = model.save(out_dir / "model.pt")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     save_curves(curves, out_dir / "curves.png")

@@ -12,7 +12,8 @@ from sklearn.datasets import load_sample_image
 from phoneiqa.cli import main
 from phoneiqa.model import Model
 from phoneiqa.synth import generate_dataset
-from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
+from phoneiqa.encoders import create_encoder
+from phoneiqa.train import DataSource, HeadConfig, TrainConfig, part_columns, train
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,28 @@ def test_cli_evaluate_writes_predictions(trained, graded, tmp_path, capsys):
     pred = pd.read_csv(tmp_path / "predictions.csv")
     assert {"pred_dark", "dark", "filename"} <= set(pred.columns)
     assert np.isin(pred["pred_dark"], [0, 1, 2, 3]).all()
+
+
+def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
+    """``HeadConfig.inputs`` picks one encoder part's columns; the checkpoint keeps the choice."""
+    cfg = TrainConfig(
+        train_data=[DataSource(str(graded / "labels_train.csv"))],
+        val_data=[DataSource(str(graded / "labels_val.csv"))],
+        encoder="photometric+photometric",
+        encoder_args={"photometric": {"short_side": 128}},
+        score_head=None,
+        issue_head=HeadConfig("hex-linear", inputs="photometric"),
+        epochs=2,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    with pytest.raises(ValueError, match="not a part"):
+        part_columns(create_encoder("photometric"), "effnet-lite0")
+    result = train(cfg, tmp_path)
+    width = result.model.encoder.parts[0].feature_dim
+    assert result.model.columns == {"issues": (0, width)}
+    assert result.model.issue_head.in_features == width
+    loaded = Model.load(result.checkpoint)
+    assert loaded.columns == {"issues": (0, width)}
+    features = torch.randn(4, 2 * width)
+    expected = result.model.issue_head.predict(features[:, :width]).probabilities
+    assert torch.equal(loaded.predict_features(features).issues.probabilities, expected)
