@@ -85,6 +85,9 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> 
 
     name = os.fspath(path_or_name)
     path = pretrained_path(name) if name in PRETRAINED else Path(name)
+    if not path.is_file():
+        shipped = ", ".join(PRETRAINED)
+        raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
     return Model.load(path, backend=backend)
 
 

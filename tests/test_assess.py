@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not pretrained_path("default").exists(), reason=
 def photos() -> list[np.ndarray]:
     """Three real photos of different sizes (crops of scikit-learn's samples)."""
     china, flower = load_sample_image("china.jpg"), load_sample_image("flower.jpg")
-    return [china, flower[:400, :300], china[40:360, 100:580]]
+    return [china.copy(), flower[:400, :300].copy(), china[40:360, 100:580].copy()]
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_bad_inputs_raise_image_error_naming_the_input(model, tmp_path, photos):
         model.assess(broken)
     with pytest.raises(phoneiqa.ImageError, match="input 1"):
         model.assess([photos[0], b"garbage bytes"])
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(FileNotFoundError, match="neither a shipped model"):
         phoneiqa.load("no-such-model")
 
 

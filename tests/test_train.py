@@ -10,9 +10,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from phoneiqa.cli import main
+from phoneiqa.encoders import create_encoder
 from phoneiqa.model import Model
 from phoneiqa.synth import generate_dataset
-from phoneiqa.encoders import create_encoder
 from phoneiqa.train import DataSource, HeadConfig, TrainConfig, part_columns, train
 
 
