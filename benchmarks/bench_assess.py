@@ -28,13 +28,19 @@ from PIL import Image
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
+# VmHWM (peak resident set of this process image) rather than ru_maxrss, which Linux carries over
+# from the forking parent across exec
 RSS_CHILD = """
-import resource, sys, torch
+import re, sys, torch
 torch.set_num_threads({threads})
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+start = peak()
 import phoneiqa
 model = phoneiqa.load("default", backend="{backend}")
+loaded = peak()
 model.assess(sys.argv[1])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(start, loaded, peak())
 """
 
 
@@ -78,10 +84,12 @@ def seed_clip_pipeline() -> Callable[[Path], torch.Tensor]:
     return run
 
 
-def peak_rss_mb(path: Path, backend: str, threads: int) -> int:
+def peak_rss_mb(path: Path, backend: str, threads: int) -> tuple[int, int, int]:
+    """Peak RSS (MB) of a fresh process after importing torch, after loading the model, after assessing."""
     code = RSS_CHILD.format(threads=threads, backend=backend)
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[-1])
+    start, loaded, done = map(int, out.stdout.split()[-3:])
+    return start, loaded, done
 
 
 def main() -> None:
@@ -121,9 +129,10 @@ def main() -> None:
     print("\nstages of the phoneiqa path")
     for name, ms in stages.items():
         print(f"{name:<30}{ms:>9.1f}")
-    print("\npeak RSS of a process loading the model and assessing a 48 MP JPEG (8000×6000)")
-    for backend, mb in rss.items():
-        print(f"{backend:<30}{mb:>9d} MB")
+    print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
+    print(f"{'backend':<12}{'import torch':>14}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}")
+    for backend, (start, loaded, done) in rss.items():
+        print(f"{backend:<12}{start:>14d}{loaded:>14d}{done:>14d}{done - loaded:>16d}")
 
 
 if __name__ == "__main__":

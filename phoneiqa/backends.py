@@ -82,6 +82,7 @@ class OnnxEncoder(Encoder):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(export_onnx(encoder), options, providers=["CPUExecutionProvider"])
 
     def encoder_id(self) -> str:

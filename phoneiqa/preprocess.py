@@ -10,6 +10,7 @@ identical.  Resizing happens on the 8-bit sRGB values, as for the encoders' trai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from phoneiqa.encoders.base import Encoder, Preprocess
 
 REDUCING_GAP = 3.0
+DECODE_SLACK = 0.95
+"""Reduced-scale decoding may stop this fraction short of the encoder's short side: a 12 MP photo
+(3000 or 3024 px high) then decodes at 1/8 scale (375 or 378 px) and is enlarged by 2-3% for a
+384 px encoder, instead of decoding at 1/4 scale and shrinking twice as many pixels."""
 
 
 def output_size(width: int, height: int, p: Preprocess) -> tuple[int, int]:
@@ -76,11 +81,11 @@ def load_for_encoder(
     """Decode an image for ``encoder``, at reduced scale when it is far larger than the encoder needs.
 
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling) and other images box-reduced by an
-    integer factor, keeping the short side at least :func:`input_short_side`; the encoder's own
-    resize then makes the exact size.  Training (:mod:`phoneiqa.features`) and inference both
+    integer factor, keeping the short side at least :data:`DECODE_SLACK` × :func:`input_short_side`;
+    the encoder's own resize then makes the exact size.  Training (:mod:`phoneiqa.features`) and inference both
     decode through here, so they see the same pixels.
     """
-    side = input_short_side(encoder)
+    side = math.ceil(DECODE_SLACK * input_short_side(encoder))
     image = load_image(source, name=name, max_pixels=max_pixels, min_short_side=side)
     factor = min(image.size) // side
     return image.reduce(factor) if factor >= 2 else image
