@@ -81,3 +81,39 @@ def test_cached_features_follow_the_context(clip):
     with torch.no_grad():
         learner.ctx.add_(0.1)
     assert not torch.equal(learner.cached_text_features(), cached)
+
+
+def test_hex_coop_head_trains_from_the_config_and_reloads_without_the_text_tower(tiny_clip, tmp_path):
+    """phoneiqa.train with the hex-coop head end to end; the checkpoint carries the cached text
+    features, so the reloaded head gives the same potentials without a trained text tower."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    from phoneiqa.model import Model
+    from phoneiqa.synth import generate_dataset
+    from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
+
+    bases = []
+    for i, name in enumerate(("china.jpg", "flower.jpg", "china.jpg")):
+        path = tmp_path / f"base{i}.png"
+        Image.fromarray(load_sample_image(name)[i * 60 : i * 60 + 200, :300]).save(path)
+        bases.append(path)
+    generate_dataset(bases, tmp_path / "set", per_image=6, seed=0, holdout_fraction=0.34)
+    cfg = TrainConfig(
+        train_data=[DataSource(str(tmp_path / "set" / "labels_train.csv"))],
+        val_data=[DataSource(str(tmp_path / "set" / "labels_val.csv"))],
+        encoder="clip",
+        encoder_args={"model_name": tiny_clip.model_name},
+        score_head=None,
+        issue_head=HeadConfig("hex-coop", {"n_ctx": 2}),
+        epochs=3,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    result = train(cfg, tmp_path / "run")
+    head = result.model.issue_head
+    assert head.name == "hex-coop" and head.text_features.abs().sum() > 0
+    assert not any(p.requires_grad for p in result.model.encoder.parameters())
+    assert len(result.model.meta["curves"]["issues"]["val"]) == 3
+    loaded = Model.load(result.checkpoint)
+    features = torch.randn(5, head.in_features)
+    assert torch.allclose(loaded.issue_head.potentials(features), head.potentials(features), atol=1e-6)
