@@ -183,11 +183,17 @@ def fit_head(
 ) -> dict[str, list[float]]:
     """AdamW + cosine schedule with early stopping on ``validate(head, x_val, y_val)`` (higher is better).
 
-    The head ends with the weights of its best validation epoch.  Returns the curves.
+    The head ends with the weights of its best validation epoch.  Returns the curves.  A head
+    without trainable parameters is complete after ``prepare``: one "epoch" is recorded.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
     head.prepare(x_train, y_train)
     params = [p for p in head.parameters() if p.requires_grad]
+    if not params:  # a closed-form head (ridge) is fitted by prepare
+        head.eval()
+        with torch.no_grad():
+            loss = float(head.loss(x_train, y_train)[0])
+        return {"train_loss": [loss], "val": [validate(head, x_val, y_val)]}
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * max(1, math.ceil(len(x_train) / cfg.batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
