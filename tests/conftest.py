@@ -1,12 +1,19 @@
 """Shared test settings and fixtures."""
 
 import json
+import os
 
 import pytest
 import torch
 
 # Test tensors are small: one intra-op thread is faster and immune to oversubscription on shared 2-core machines.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Feature caches and compiled models go to a temporary folder, not the user's ~/.cache."""
+    os.environ["PHONEIQA_CACHE"] = str(tmp_path_factory.mktemp("phoneiqa-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import socket
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -18,6 +21,7 @@ import phoneiqa
 from phoneiqa.assess import pretrained_path
 from phoneiqa.cli import main, sample_photo
 from phoneiqa.labels import load_graph
+from phoneiqa.runtime import Runtime, load_runtime
 
 pytestmark = pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
 
@@ -119,15 +123,34 @@ def test_threads_get_the_results_of_a_single_thread(photos):
         assert g["score"] == pytest.approx(e["score"], abs=1e-4)
 
 
-def test_onnx_and_torch_backends_agree(model, photos):
+def test_compiled_runtime_agrees_with_pytorch(model, photos, tmp_path):
+    """The torch-free runtime (ONNX Runtime + numpy) reproduces the PyTorch model to 1e-4."""
     pytest.importorskip("onnxruntime")
-    onnx = phoneiqa.load("default", backend="onnx")
+    runtime = load_runtime(pretrained_path("default"), cache_dir=tmp_path)
+    assert isinstance(runtime, Runtime)
     images = [Image.fromarray(p) for p in photos]
-    f_torch, f_onnx = model.encoder.encode(images), onnx.encoder.encode(images)
-    assert torch.allclose(f_onnx, f_torch, rtol=1e-4, atol=1e-4)
-    for a, b in zip(model.assess(photos), onnx.assess(photos), strict=True):
+    ours, theirs = runtime.predict_images(images), model.predict_images(images)
+    np.testing.assert_allclose(ours["score"], theirs.scores.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours["probabilities"], theirs.issues.probabilities.numpy(), atol=1e-4)
+    for a, b in zip(model.assess(photos), runtime.assess(photos), strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-3)
         assert a.issues == b.issues
+    assert (tmp_path / "runtime").is_dir()  # compiled once, cached for the next process
+
+
+def test_cached_runtime_assesses_without_importing_torch(model, tmp_path):
+    """After the first compile, a fresh process assesses a photo with numpy, Pillow and ONNX Runtime only."""
+    pytest.importorskip("onnxruntime")
+    load_runtime(pretrained_path("default"), cache_dir=tmp_path)
+    code = (
+        "import sys, phoneiqa; from phoneiqa.cli import sample_photo; "
+        "a = phoneiqa.assess(sample_photo()); print(type(phoneiqa.load()).__name__, 'torch' in sys.modules, a.score)"
+    )
+    env = {**os.environ, "PHONEIQA_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    kind, torch_loaded, score = out.stdout.split()
+    assert (kind, torch_loaded) == ("Runtime", "False")
+    assert float(score) == pytest.approx(model.assess(sample_photo()).score, abs=1e-3)
 
 
 def test_default_model_loads_and_runs_without_network(monkeypatch, photos):

@@ -14,11 +14,11 @@ from PIL import Image, ImageEnhance, ImageOps
 from sklearn.datasets import load_sample_image
 
 from phoneiqa.encoders import ENCODERS, create_encoder, list_encoders
-from phoneiqa.encoders.base import IMAGENET_MEAN, IMAGENET_STD, ConcatEncoder, Encoder, Preprocess
+from phoneiqa.encoders.base import ConcatEncoder, Encoder, batched_forward, image_to_tensor
 from phoneiqa.encoders.effnet import lite_weights_path, remap_lite_state_dict
 from phoneiqa.encoders.photometric import FEATURE_NAMES
 from phoneiqa.errors import DataFormatError
-from phoneiqa.preprocess import batched_forward, image_to_tensor, output_size, resize_image
+from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, output_size, resize_image
 
 BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric"]
 
@@ -313,6 +313,12 @@ def test_photometric_sees_compressed_highlights(photometric, photos):
     assert suppressed["high_band_frac"] < base["high_band_frac"]
     assert suppressed["high_band_log_density_ratio"] < base["high_band_log_density_ratio"]
     assert suppressed["lum_p99"] < base["lum_p99"] - 0.1
+
+
+def test_photometric_statistics_load_without_torch():
+    code = "import sys, phoneiqa.photometric; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 # ---------------------------------------------------------------- CLIP (tiny, random weights)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +302,21 @@ def test_runs_on_other_devices_and_dtypes():
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
         out = g.marginals(f.to(device=device, dtype=dtype))
         assert out.dtype == dtype and out.device.type == device
+
+
+def test_numpy_prediction_matches_the_torch_inference():
+    """predict_levels (numpy, for torch-free deployment) = level_probabilities and levels(map_state)."""
+    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
+    f = torch.randn(64, graph.n, dtype=torch.float64) * 3
+    f[0] = 0.0  # all states tie: both pick the first legal state
+    probabilities, levels = graph.predict_levels(f.numpy())
+    np.testing.assert_allclose(probabilities, graph.level_probabilities(f).numpy(), atol=1e-12)
+    np.testing.assert_array_equal(levels, graph.levels(graph.map_state(f)).numpy())
+    with pytest.raises(ValueError, match="shape"):
+        graph.predict_levels(np.zeros((2, 3)))
+
+
+def test_importing_hexgraph_does_not_import_torch():
+    code = "import sys, hexgraph; hexgraph.HexGraph.from_spec; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,43 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import torch
 from PIL import Image
 from torch import Tensor, nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from phoneiqa.preprocess import Preprocess, image_to_array, size_groups
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """How an encoder turns a decoded RGB image into its input tensor.
+def image_to_tensor(image: Image.Image, p: Preprocess) -> Tensor:
+    """:func:`phoneiqa.preprocess.image_to_array` as a ``[3, H, W]`` float32 tensor."""
+    return torch.from_numpy(image_to_array(image, p))
 
-    ``short_side``: the image is resized (aspect ratio kept, up or down) so its shorter side has
-    exactly this many pixels; ``max_long_side`` caps the longer side (the short side then ends up
-    smaller).  ``crop``: instead, cut the centred square of the image and resize it to
-    ``short_side`` × ``short_side`` (for fixed-size inputs such as CLIP's ViTs).  ``flip``: average
-    the features of the image and its horizontal mirror.  ``mean``/``std``: per-channel
-    normalisation of 0..1 RGB.  See :func:`phoneiqa.preprocess.image_to_tensor`.
-    """
 
-    short_side: int = 384
-    max_long_side: int | None = 768
-    crop: bool = False
-    flip: bool = False
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module without any)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
-    def __post_init__(self) -> None:
-        if self.short_side < 1:
-            raise ValueError(f"short_side must be positive, got {self.short_side}")
-        if self.max_long_side is not None and self.max_long_side < self.short_side:
-            raise ValueError(f"max_long_side {self.max_long_side} is smaller than short_side {self.short_side}")
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+def input_short_side(encoder: Encoder) -> int:
+    """The largest short side any part of ``encoder`` resizes images to."""
+    return max(part.preprocess.short_side for part in getattr(encoder, "parts", [encoder]))
 
 
 class Encoder(nn.Module):
@@ -55,7 +41,7 @@ class Encoder(nn.Module):
     name: str = ""
     feature_dim: int = 0
     preprocess: Preprocess = Preprocess()
-    onnx_exportable: bool = False  # forward can be run by ONNX Runtime (see phoneiqa.backends)
+    onnx_exportable: bool = False  # forward can be compiled to ONNX (see phoneiqa.runtime)
 
     def encoder_id(self) -> str:
         """A stable string naming the encoder, its weights and its preprocessing (cache key)."""
@@ -72,8 +58,6 @@ class Encoder(nn.Module):
 
     def to_tensor(self, image: Image.Image) -> Tensor:
         """Resize and normalise one RGB image into a ``[3, H, W]`` float tensor."""
-        from phoneiqa.preprocess import image_to_tensor
-
         return image_to_tensor(image, self.preprocess)
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -82,8 +66,6 @@ class Encoder(nn.Module):
     @torch.no_grad()
     def encode(self, images: Sequence[Image.Image]) -> Tensor:
         """``[B, feature_dim]`` features of decoded RGB images (sizes may differ)."""
-        from phoneiqa.preprocess import batched_forward
-
         return batched_forward(self, images)
 
 
@@ -117,3 +99,22 @@ class ConcatEncoder(Encoder):
     @torch.no_grad()
     def encode(self, images: Sequence[Image.Image]) -> Tensor:
         return torch.cat([part.encode(images) for part in self.parts], dim=1)
+
+
+def batched_forward(encoder: Encoder, images: Sequence[Image.Image], batch_size: int = 16) -> Tensor:
+    """``[B, feature_dim]`` features of ``images`` in their input order, on the encoder's device.
+
+    Images whose tensors have equal sizes are stacked into batches of at most ``batch_size``;
+    each image is converted only when its batch runs, so memory stays bounded.  With
+    ``encoder.preprocess.flip`` the features of each image and its mirror image are averaged.
+    """
+    p = encoder.preprocess
+    device = module_device(encoder)
+    out = torch.zeros(len(images), encoder.feature_dim, device=device)
+    for batch in size_groups(images, p, batch_size):
+        x = torch.stack([encoder.to_tensor(images[i]) for i in batch]).to(device)
+        features = encoder(x)
+        if p.flip:
+            features = 0.5 * (features + encoder(x.flip(-1)))
+        out[batch] = features.float()
+    return out

@@ -1,0 +1,250 @@
+"""The torch-free inference path: a trained model compiled once into ONNX Runtime + numpy.
+
+Importing torch costs about half a gigabyte of memory and a second or two, and eager PyTorch
+pays a Python overhead per operation.  :func:`compile_model` turns a :class:`~phoneiqa.model.Model`
+into one ONNX graph — the network encoders (those with ``onnx_exportable``), the feature
+standardisation and both heads, ending in the score and the HEX node potentials — plus a JSON
+spec of the preprocessing.  :class:`Runtime` runs it with numpy, Pillow and ONNX Runtime only:
+the photometric statistics and the exact HEX-CRF level probabilities and MAP levels are
+computed in numpy (:mod:`phoneiqa.photometric`, :meth:`hexgraph.HexGraph.predict_levels`).
+
+:func:`load_runtime` compiles a checkpoint on first use (this step needs torch), checks that the
+compiled model agrees with the PyTorch one, and caches the result under
+``$PHONEIQA_CACHE/runtime`` keyed by the checkpoint's SHA-256 and the phoneiqa version, so later
+processes never import torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from phoneiqa.assess import Assessment, assess_batches, make_assessments
+from phoneiqa.cache import default_cache_dir
+from phoneiqa.image import DEFAULT_MAX_PIXELS, ImageInput
+from phoneiqa.labels import load_graph
+from phoneiqa.photometric import photometric_features
+from phoneiqa.preprocess import Preprocess, load_scaled, output_size, resize_image
+
+if TYPE_CHECKING:
+    from phoneiqa.model import Model
+
+NUMPY_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"photometric": photometric_features}
+"""Encoder parts computed in numpy from uint8 ``[B, H, W, 3]`` pixels, by encoder name."""
+OPSET = 17
+TOLERANCE = 1e-4
+FORMAT = 2
+"""Version of the compiled form (inputs and outputs of the graph, spec fields); part of the cache key."""
+
+
+class RuntimeUnsupported(ValueError):
+    """The model has a part the runtime cannot run (use the PyTorch backend)."""
+
+
+class Runtime:
+    """A compiled model: ``assess`` as :class:`~phoneiqa.model.Model`'s, without torch.
+
+    ``onnx``: the compiled graph (bytes or a path); ``spec``: what :func:`compile_model` returned
+    beside it; ``threads``: ONNX Runtime's intra-op threads (default: all cores).  Safe to call
+    from several threads at once.
+    """
+
+    def __init__(self, onnx: bytes | str | os.PathLike, spec: dict[str, Any], threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.spec = spec
+        self.parts = [(part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]]
+        self.short_side = max(p.short_side for _, _, p in self.parts)
+        self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def predict_images(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+        """``score [B]``, ``probabilities [B, L, K]`` and ``levels [B, L]`` (those the model has)."""
+        out: dict[str, np.ndarray] = {}
+        for batch in self._size_groups(images):
+            feeds: dict[str, np.ndarray] = {}
+            for i, (name, kind, p) in enumerate(self.parts):
+                pixels = np.stack([np.asarray(resize_image(images[j], p)) for j in batch])
+                if kind == "onnx":
+                    feeds[f"image_{i}"] = pixels
+                else:
+                    feeds[f"features_{i}"] = NUMPY_PARTS[name](pixels).astype(np.float32)
+            values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
+            if "potentials" in values:
+                values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
+            for key, value in values.items():
+                out.setdefault(key, np.zeros((len(images), *value.shape[1:]), dtype=value.dtype))[batch] = value
+        return out
+
+    def assess(
+        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> Assessment | list[Assessment]:
+        """As :meth:`phoneiqa.model.Model.assess`."""
+
+        def decode(source: ImageInput, name: str | None) -> Image.Image:
+            return load_scaled(source, self.short_side, name=name, max_pixels=max_pixels)
+
+        def predict(decoded: list[Image.Image]) -> list[Assessment]:
+            out = self.predict_images(decoded)
+            keys = [lab.key for lab in self.graph.labels] if self.graph else []
+            return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), keys, len(decoded))
+
+        return assess_batches(images, batch_size, decode, predict)
+
+    def _size_groups(self, images: Sequence[Image.Image]) -> list[list[int]]:
+        """Indices of images whose inputs have the same sizes for every part, in batches."""
+        groups: dict[tuple, list[int]] = {}
+        for i, image in enumerate(images):
+            key = tuple(output_size(image.width, image.height, p) for _, _, p in self.parts)
+            groups.setdefault(key, []).append(i)
+        return list(groups.values())
+
+
+def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
+    """The model as (ONNX graph, spec); raises :class:`RuntimeUnsupported` for parts it cannot run."""
+    import torch
+
+    parts = list(getattr(model.encoder, "parts", [model.encoder]))
+    kinds = []
+    for part in parts:
+        if part.onnx_exportable:
+            kinds.append("onnx")
+        elif part.name in NUMPY_PARTS:
+            kinds.append("numpy")
+        else:
+            raise RuntimeUnsupported(f"encoder part {part.name!r} has no ONNX or numpy form")
+    graph_module = _compiled_heads_class()(model, parts, kinds).eval()
+    example = [
+        torch.zeros(1, p.preprocess.short_side, p.preprocess.short_side, 3, dtype=torch.uint8)
+        if kind == "onnx"
+        else torch.zeros(1, p.feature_dim)
+        for p, kind in zip(parts, kinds, strict=True)
+    ]
+    names = [f"image_{i}" if kind == "onnx" else f"features_{i}" for i, kind in enumerate(kinds)]
+    outputs = (["score"] if model.score_head is not None else []) + (
+        ["potentials"] if model.issue_head is not None else []
+    )
+    dynamic = {n: ({0: "batch", 1: "height", 2: "width"} if n.startswith("image") else {0: "batch"}) for n in names}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            graph_module,
+            tuple(example),
+            buffer,
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes={**dynamic, **{o: {0: "batch"} for o in outputs}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    spec = {
+        "format": FORMAT,
+        "parts": [
+            {"name": p.name, "kind": k, "preprocess": p.preprocess.as_dict()} for p, k in zip(parts, kinds, strict=True)
+        ],
+        "issue_spec": model.issue_head.config["spec"] if model.issue_head is not None else None,
+    }
+    return buffer.getvalue(), spec
+
+
+def check_agreement(runtime: Runtime, model: Model) -> None:
+    """Raise :class:`RuntimeUnsupported` unless the runtime reproduces the PyTorch model on test images."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 400 * 300 * 3).reshape(300, 400, 3)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)),
+        Image.fromarray(ramp.astype(np.uint8)),
+    ]
+    ours, theirs = runtime.predict_images(images), model.predict_images(images)
+    pairs = {"score": theirs.scores, "probabilities": None if theirs.issues is None else theirs.issues.probabilities}
+    for key, reference in pairs.items():
+        if reference is not None and not np.allclose(ours[key], reference.numpy(), rtol=TOLERANCE, atol=TOLERANCE):
+            diff = float(np.abs(ours[key] - reference.numpy()).max())
+            raise RuntimeUnsupported(f"the compiled model's {key} differs from PyTorch's by {diff:.2e}")
+
+
+def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None) -> Runtime:
+    """The runtime of a checkpoint: from the cache, or compiled (needs torch), checked and cached."""
+    from phoneiqa import __version__
+
+    data = Path(checkpoint).read_bytes()
+    key = f"{hashlib.sha256(data).hexdigest()[:20]}-{__version__}-r{FORMAT}"
+    folder = (cache_dir or default_cache_dir()) / "runtime" / key
+    if (folder / "spec.json").is_file() and (folder / "model.onnx").is_file():
+        return Runtime(folder / "model.onnx", json.loads((folder / "spec.json").read_text(encoding="utf-8")))
+    from phoneiqa.model import Model
+
+    model = Model.load(checkpoint)
+    onnx, spec = compile_model(model)
+    runtime = Runtime(onnx, spec)
+    check_agreement(runtime, model)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, payload in (("model.onnx", onnx), ("spec.json", json.dumps(spec, indent=2).encode())):
+            tmp = folder / f"{name}.{os.getpid()}.tmp"
+            tmp.write_bytes(payload)
+            tmp.replace(folder / name)
+    except OSError as exc:
+        warnings.warn(f"cannot cache the compiled model in {folder} ({exc}); it will be compiled again", stacklevel=2)
+    return runtime
+
+
+def _tuples(preprocess: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples :class:`Preprocess` holds."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in preprocess.items()}
+
+
+def _compiled_heads_class():
+    """The export module, defined lazily because it subclasses ``torch.nn.Module``."""
+    import torch
+    from torch import nn
+
+    class CompiledHeads(nn.Module):
+        """Network parts' uint8 pixels and numpy parts' features in; score and node potentials out."""
+
+        def __init__(self, model: Model, parts: list, kinds: list[str]) -> None:
+            super().__init__()
+            pairs = list(zip(parts, kinds, strict=True))
+            self.parts = nn.ModuleList(part if kind == "onnx" else nn.Identity() for part, kind in pairs)
+            self.kinds = kinds
+            for i, (part, _) in enumerate(pairs):
+                self.register_buffer(f"mean_{i}", torch.tensor(part.preprocess.mean).view(1, 3, 1, 1))
+                self.register_buffer(f"std_{i}", torch.tensor(part.preprocess.std).view(1, 3, 1, 1))
+            self.score_head, self.issue_head, self.columns = model.score_head, model.issue_head, model.columns
+
+        def network_input(self, i: int, pixels: torch.Tensor) -> torch.Tensor:
+            """uint8 ``[B, H, W, 3]`` -> the normalised ``[B, 3, H, W]`` float tensor of part i."""
+            x = pixels.permute(0, 3, 1, 2).float() / 255.0
+            return (x - getattr(self, f"mean_{i}")) / getattr(self, f"std_{i}")
+
+        def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            columns = [
+                part(self.network_input(i, x)) if kind == "onnx" else x
+                for i, (part, kind, x) in enumerate(zip(self.parts, self.kinds, inputs, strict=True))
+            ]
+            features = torch.cat(columns, dim=1)
+            out = []
+            for kind, head in (("score", self.score_head), ("issues", self.issue_head)):
+                if head is not None:
+                    start, stop = self.columns.get(kind, (0, features.shape[1]))
+                    x = features[:, start:stop]
+                    out.append(head.predict(x) if kind == "score" else head.potentials(x))
+            return tuple(out)
+
+    return CompiledHeads
