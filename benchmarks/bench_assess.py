@@ -26,48 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
-
-# VmHWM (peak resident set of this process image) rather than ru_maxrss, which Linux carries over
-# from the forking parent across exec
-RSS_CHILD = """
-import re, sys
-def peak():
-    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
-import phoneiqa
-start = peak()
-model = phoneiqa.load("default", backend=sys.argv[2])
-loaded = peak()
-model.assess(sys.argv[1])
-print(start, loaded, peak(), "torch" in sys.modules)
-"""
-
-
-TIME_CHILD = """
-import json, statistics, sys, time
-import phoneiqa
-from phoneiqa.preprocess import load_scaled
-path, backend, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-model = phoneiqa.load("default", backend=backend)
-side = model.short_side if backend == "onnx" else max(p.preprocess.short_side for p in model.encoder.parts)
-image = load_scaled(path, side)
-def median_ms(fn):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-print(json.dumps({
-    "assess": median_ms(lambda: model.assess(path)),
-    "decode": median_ms(lambda: load_scaled(path, side)),
-    "predict": median_ms(lambda: model.predict_images([image])),
-}))
-"""
 
 
 def make_jpeg(path: Path, size: tuple[int, int]) -> Path:
@@ -87,9 +48,10 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def seed_clip_pipeline() -> Callable[[Path], torch.Tensor]:
+def seed_clip_pipeline() -> Callable[[Path], object]:
     """The seed system's image path: full decode, 300×300, FiveCrop 224, ViT-B-32 image tower."""
     import open_clip
+    import torch
     from torchvision import transforms
 
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()
@@ -102,27 +64,46 @@ def seed_clip_pipeline() -> Callable[[Path], torch.Tensor]:
         ]
     )
 
-    @torch.no_grad()
-    def run(path: Path) -> torch.Tensor:
-        with Image.open(path) as im:
+    def run(path: Path) -> object:
+        with Image.open(path) as im, torch.no_grad():
             return model.encode_image(prep(im.convert("RGB"))).mean(0)
 
     return run
 
 
-def peak_rss_mb(path: Path, backend: str, threads: int) -> tuple[int, int, int, bool]:
-    """Peak RSS (MB) of a fresh process after ``import phoneiqa``, after loading the model, after
-    assessing, and whether torch got imported (the compiled model must already be cached)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-c", RSS_CHILD, str(path), backend]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.split()
-    return int(out[-4]), int(out[-3]), int(out[-2]), out[-1] == "True"
+def peak_mb() -> int:
+    """VmHWM, the peak resident set of this process image (``ru_maxrss`` would carry the forking
+    parent's peak over exec)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) // 1024
 
 
-def time_backend(path: Path, backend: str, runs: int, threads: int) -> dict[str, float]:
-    """Median ms of ``assess(path)`` and of its two stages, in a fresh process holding only that backend."""
+def child(mode: str, path: str, backend: str, runs: int) -> None:
+    """What a fresh process measures: ``time`` (medians of assess and its stages) or ``rss`` (peaks)."""
+    import phoneiqa
+    from phoneiqa.preprocess import load_scaled
+
+    start = peak_mb()
+    model = phoneiqa.load("default", backend=backend)
+    loaded = peak_mb()
+    if mode == "rss":
+        model.assess(path)
+        print(json.dumps({"import": start, "loaded": loaded, "done": peak_mb(), "torch": "torch" in sys.modules}))
+        return
+    side = model.short_side if backend == "onnx" else max(p.preprocess.short_side for p in model.encoder.parts)
+    image = load_scaled(path, side)
+    times = {
+        "assess": median_ms(lambda: model.assess(path), runs),
+        "decode": median_ms(lambda: load_scaled(path, side), runs),
+        "predict": median_ms(lambda: model.predict_images([image]), runs),
+    }
+    print(json.dumps(times))
+
+
+def in_fresh_process(mode: str, path: Path, backend: str, runs: int, threads: int) -> dict:
+    """Run :func:`child` in a new interpreter that imports only what the backend needs."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-c", TIME_CHILD, str(path), backend, str(runs)]
+    cmd = [sys.executable, __file__, "--child", mode, str(path), backend, "--runs", str(runs)]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1])
 
 
@@ -130,20 +111,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "BACKEND"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.child:
+        child(*args.child, args.runs)
+        return
+    import torch
 
+    torch.set_num_threads(args.threads)
     import phoneiqa
 
     phoneiqa.load("default")  # compiles and caches the runtime once, so the child processes load it
     with tempfile.TemporaryDirectory() as tmp:
         jpeg12 = make_jpeg(Path(tmp) / "12mp.jpg", (4000, 3000))
         jpeg48 = make_jpeg(Path(tmp) / "48mp.jpg", (8000, 6000))
-        timings = {backend: time_backend(jpeg12, backend, args.runs, args.threads) for backend in ("onnx", "torch")}
+        timings = {b: in_fresh_process("time", jpeg12, b, args.runs, args.threads) for b in ("onnx", "torch")}
         clip = seed_clip_pipeline()
         seed_ms = median_ms(lambda: clip(jpeg12), max(3, args.runs // 3))
         full_decode = median_ms(lambda: Image.open(jpeg12).convert("RGB"), args.runs)
-        rss = {backend: peak_rss_mb(jpeg48, backend, args.threads) for backend in ("onnx", "torch")}
+        rss = {b: in_fresh_process("rss", jpeg48, b, 1, args.threads) for b in ("onnx", "torch")}
 
     names = {"onnx": "phoneiqa, runtime (ONNX Runtime + numpy)", "torch": "phoneiqa, PyTorch"}
     print(
@@ -157,8 +143,9 @@ def main() -> None:
     print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
     header = f"{'backend':<12}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"
     print(header + f"{'torch imported':>16}")
-    for backend, (start, loaded, done, torch_loaded) in rss.items():
-        print(f"{backend:<12}{start:>8d}{loaded:>14d}{done:>14d}{done - loaded:>16d}{torch_loaded!s:>16}")
+    for backend, r in rss.items():
+        added = r["done"] - r["loaded"]
+        print(f"{backend:<12}{r['import']:>8d}{r['loaded']:>14d}{r['done']:>14d}{added:>16d}{r['torch']!s:>16}")
 
 
 if __name__ == "__main__":
