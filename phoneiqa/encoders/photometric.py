@@ -25,6 +25,10 @@ class PhotometricEncoder(Encoder):
         self.preprocess = Preprocess(short_side, max_long_side, flip=flip, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         self.feature_dim = len(FEATURE_NAMES)
 
+    def weights_id(self) -> str:
+        """The version of the statistics (part of the feature-cache key): 2 = the numpy implementation."""
+        return "stats2"
+
     def forward(self, x: Tensor) -> Tensor:
         codes = x.mul(255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return torch.from_numpy(photometric_features(codes)).to(x.device)
