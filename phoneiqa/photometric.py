@@ -94,8 +94,8 @@ def cube_root(v: np.ndarray) -> np.ndarray:
     """Cube root of positive ``v`` as ``exp(log(v) / 3)``, each step rounded to ``v``'s float type.
 
     The logarithm and exponential are evaluated in float64.  In float32 these are the rounding steps
-    of the float32 torch code this module replaced (the shipped models were trained on its
-    features), so pixels fall in the same lightness bins (all but 29 of the 2^24 colours).
+    of the float32 torch code this module replaced, so pixels fall in the same lightness bins as
+    there (all but 29 of the 2^24 colours) and features stay comparable across versions.
     """
     third = np.log(v, dtype=np.float64).astype(v.dtype, copy=False) / 3
     return np.exp(third, dtype=np.float64).astype(v.dtype, copy=False)
