@@ -124,13 +124,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _assess_args(p: argparse.ArgumentParser) -> None:
+    from phoneiqa.assess import BACKENDS
+
     p.add_argument("files", nargs="*", help="image files (JPEG, PNG, HEIC, WebP, TIFF, BMP, GIF)")
     p.add_argument("--sample", action="store_true", help="also assess scikit-learn's sample photo china.jpg")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
-    p.add_argument(
-        "--backend", default="auto", choices=["auto", "onnx", "torch"], help="compiled ONNX Runtime + numpy, or PyTorch"
-    )
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
 
 
 @command("assess", "score photos and name their exposure issues", _assess_args)

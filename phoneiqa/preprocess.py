@@ -114,9 +114,10 @@ def image_to_array(image: Image.Image, p: Preprocess) -> np.ndarray:
     return (x - mean) / std
 
 
-def size_groups(images: Sequence[Image.Image], p: Preprocess, batch_size: int) -> list[list[int]]:
-    """Indices of ``images`` in batches of at most ``batch_size`` whose tensors share one size."""
-    groups: dict[tuple[int, int], list[int]] = {}
+def size_groups(images: Sequence[Image.Image], ps: Sequence[Preprocess], batch_size: int) -> list[list[int]]:
+    """Indices of ``images`` in batches of at most ``batch_size`` whose inputs share one size under every
+    preprocessing of ``ps`` (one per encoder part that is fed together)."""
+    groups: dict[tuple, list[int]] = {}
     for i, image in enumerate(images):
-        groups.setdefault(output_size(image.width, image.height, p), []).append(i)
+        groups.setdefault(tuple(output_size(image.width, image.height, p) for p in ps), []).append(i)
     return [idx[k : k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]

@@ -10,7 +10,7 @@ computed in numpy (:mod:`phoneiqa.photometric`, :meth:`hexgraph.HexGraph.predict
 
 :func:`load_runtime` compiles a checkpoint on first use (this step needs torch), checks that the
 compiled model agrees with the PyTorch one, and caches the result under
-``$PHONEIQA_CACHE/runtime`` keyed by the checkpoint's SHA-256 and the phoneiqa version, so later
+``$PHONEIQA_CACHE/runtime`` keyed by the checkpoint's SHA-256, the phoneiqa version and :data:`FORMAT`, so later
 processes never import torch.
 """
 
@@ -30,10 +30,10 @@ from PIL import Image
 
 from phoneiqa.assess import Assessment, assess_batches, make_assessments
 from phoneiqa.cache import default_cache_dir
-from phoneiqa.image import DEFAULT_MAX_PIXELS, ImageInput
+from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
-from phoneiqa.preprocess import Preprocess, load_scaled, output_size, resize_image
+from phoneiqa.preprocess import Preprocess, load_scaled, resize_image, size_groups
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
@@ -54,8 +54,8 @@ class Runtime:
     """A compiled model: ``assess`` as :class:`~phoneiqa.model.Model`'s, without torch.
 
     ``onnx``: the compiled graph (bytes or a path); ``spec``: what :func:`compile_model` returned
-    beside it; ``threads``: ONNX Runtime's intra-op threads (default: all cores).  Safe to call
-    from several threads at once.
+    beside it (the parts' preprocessing and the label spec); ``threads``: ONNX Runtime's intra-op
+    threads (default: all cores).  Safe to call from several threads at once.
     """
 
     def __init__(self, onnx: bytes | str | os.PathLike, spec: dict[str, Any], threads: int | None = None) -> None:
@@ -67,16 +67,15 @@ class Runtime:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self.spec = spec
         self.parts = [(part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]]
         self.short_side = max(p.short_side for _, _, p in self.parts)
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def predict_images(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+    def predict_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> dict[str, np.ndarray]:
         """``score [B]``, ``probabilities [B, L, K]`` and ``levels [B, L]`` (those the model has)."""
         out: dict[str, np.ndarray] = {}
-        for batch in self._size_groups(images):
+        for batch in size_groups(images, [p for _, _, p in self.parts], batch_size):
             feeds: dict[str, np.ndarray] = {}
             for i, (name, kind, p) in enumerate(self.parts):
                 pixels = np.stack([np.asarray(resize_image(images[j], p)) for j in batch])
@@ -91,28 +90,17 @@ class Runtime:
                 out.setdefault(key, np.zeros((len(images), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out
 
-    def assess(
-        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> Assessment | list[Assessment]:
+    def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
         """As :meth:`phoneiqa.model.Model.assess`."""
-
-        def decode(source: ImageInput, name: str | None) -> Image.Image:
-            return load_scaled(source, self.short_side, name=name, max_pixels=max_pixels)
+        keys = [lab.key for lab in self.graph.labels] if self.graph else []
 
         def predict(decoded: list[Image.Image]) -> list[Assessment]:
-            out = self.predict_images(decoded)
-            keys = [lab.key for lab in self.graph.labels] if self.graph else []
+            out = self.predict_images(decoded, batch_size)
             return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), keys, len(decoded))
 
-        return assess_batches(images, batch_size, decode, predict)
-
-    def _size_groups(self, images: Sequence[Image.Image]) -> list[list[int]]:
-        """Indices of images whose inputs have the same sizes for every part, in batches."""
-        groups: dict[tuple, list[int]] = {}
-        for i, image in enumerate(images):
-            key = tuple(output_size(image.width, image.height, p) for _, _, p in self.parts)
-            groups.setdefault(key, []).append(i)
-        return list(groups.values())
+        return assess_batches(
+            images, batch_size, lambda src, name: load_scaled(src, self.short_side, name=name), predict
+        )
 
 
 def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:

@@ -111,7 +111,7 @@ def batched_forward(encoder: Encoder, images: Sequence[Image.Image], batch_size:
     p = encoder.preprocess
     device = module_device(encoder)
     out = torch.zeros(len(images), encoder.feature_dim, device=device)
-    for batch in size_groups(images, p, batch_size):
+    for batch in size_groups(images, [p], batch_size):
         x = torch.stack([encoder.to_tensor(images[i]) for i in batch]).to(device)
         features = encoder(x)
         if p.flip:
