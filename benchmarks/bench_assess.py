@@ -90,7 +90,7 @@ def child(mode: str, path: str, backend: str, runs: int) -> None:
         model.assess(path)
         print(json.dumps({"import": start, "loaded": loaded, "done": peak_mb(), "torch": "torch" in sys.modules}))
         return
-    side = model.short_side if backend == "onnx" else max(p.preprocess.short_side for p in model.encoder.parts)
+    side = model.short_side
     image = load_scaled(path, side)
     times = {
         "assess": median_ms(lambda: model.assess(path), runs),

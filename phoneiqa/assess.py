@@ -94,10 +94,7 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     name = os.fspath(path_or_name)
-    path = pretrained_path(name) if name in PRETRAINED else Path(name)
-    if not path.is_file():
-        shipped = ", ".join(PRETRAINED)
-        raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
+    path = model_file(name)
     if backend != "torch":
         try:
             from phoneiqa.runtime import RuntimeUnsupported, load_runtime
@@ -114,6 +111,16 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> 
     from phoneiqa.model import Model
 
     return Model.load(path)
+
+
+def model_file(path_or_name: str | os.PathLike) -> Path:
+    """The checkpoint file of a shipped model name or a path; ``FileNotFoundError`` if there is none."""
+    name = os.fspath(path_or_name)
+    path = pretrained_path(name) if name in PRETRAINED else Path(name)
+    if not path.is_file():
+        shipped = ", ".join(PRETRAINED)
+        raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
+    return path
 
 
 def default_model() -> Model | Runtime:

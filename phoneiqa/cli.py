@@ -167,6 +167,64 @@ def _assess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _audit_args(p: argparse.ArgumentParser) -> None:
+    from phoneiqa.assess import BACKENDS
+
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
+    p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
+    p.add_argument("--html", help="self-contained HTML report with thumbnails")
+    p.add_argument("--probabilities", action="store_true", help="add p_<issue> columns (probability of level >= 1)")
+    p.add_argument("--workers", type=int, help="decoding processes (0: decode in the main process)")
+    p.add_argument("--batch-size", type=int, default=32, help="photos per model call and per cache commit")
+    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--cache", help="SQLite result cache (default: $PHONEIQA_CACHE/audit.sqlite3)")
+    cache.add_argument("--no-cache", action="store_true", help="assess everything again and keep nothing")
+    p.add_argument("--ray", action="store_true", help="run on a Ray cluster (pip install 'phoneiqa[ray]')")
+
+
+@command("audit", "assess a photo library into a CSV/Parquet/JSONL report and an HTML page", _audit_args)
+def _audit(args: argparse.Namespace) -> int:
+    from phoneiqa.audit import REPORT_FORMATS, summarize, write_report
+
+    if args.out and Path(args.out).suffix.lower() not in REPORT_FORMATS:
+        raise SystemExit(f"phoneiqa audit: --out must end in {', '.join(REPORT_FORMATS)}, got {args.out}")
+    options = {
+        "model": args.model,
+        "backend": args.backend,
+        "probabilities": args.probabilities,
+        "thumbnails": bool(args.html),
+        "batch_size": args.batch_size,
+    }
+    try:
+        if args.ray:
+            from phoneiqa.audit_ray import audit_ray
+
+            table = audit_ray(args.paths, **options)
+        else:
+            from phoneiqa.audit import audit
+
+            cache = False if args.no_cache else (args.cache or True)
+            table = audit(args.paths, workers=args.workers, cache=cache, **options)
+    except KeyboardInterrupt:
+        kept = "nothing is kept (--no-cache)" if args.no_cache or args.ray else "finished batches are cached"
+        print(f"\nphoneiqa audit: interrupted; {kept}: run the same command again to resume", file=sys.stderr)
+        return 130
+    if args.out:
+        write_report(table, args.out)
+    if args.html:
+        from phoneiqa.report_html import write_html
+
+        thumbs = dict(zip(table["path"], table["thumbnail"], strict=True))
+        write_html(table.drop(columns="thumbnail"), args.html, thumbnails=thumbs)
+    print(summarize(table))
+    written = [f for f in (args.out, args.html) if f]
+    if written:
+        print(f"report: {', '.join(written)}")
+    return 1 if (table["error"] != "").any() else 0
+
+
 def sample_photo() -> str:
     """Path of the real photo scikit-learn ships (``sklearn.datasets.load_sample_image("china.jpg")``)."""
     import sklearn.datasets

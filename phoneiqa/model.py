@@ -73,6 +73,11 @@ class Model:
         return features[:, start:stop]
 
     @torch.no_grad()
+    @property
+    def short_side(self) -> int:
+        """The short side images are decoded to (at least) for this model's encoders."""
+        return input_short_side(self.encoder)
+
     def predict_images(self, images: Sequence[Image.Image]) -> Predictions:
         """Predictions for decoded RGB images."""
         return self.predict_features(self.encoder.encode(list(images)))
@@ -85,7 +90,7 @@ class Model:
         :func:`phoneiqa.preprocess.load_scaled`).  Raises :class:`phoneiqa.ImageError` naming the
         unusable input (in a list, by its position unless it is a path).
         """
-        side = input_short_side(self.encoder)
+        side = self.short_side
         keys = [lab.key for lab in self.issue_head.graph.labels] if self.issue_head is not None else []
 
         def predict(decoded: list[Image.Image]) -> list[Assessment]:

@@ -1,4 +1,4 @@
-"""Progress bars that stay quiet when stderr is not a terminal."""
+"""Progress bars (rate and ETA) that stay quiet when stderr is not a terminal."""
 
 from __future__ import annotations
 
@@ -12,5 +12,11 @@ T = TypeVar("T")
 
 
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-    """Wrap ``items`` in a tqdm bar (rate and ETA) on a terminal; plain iteration otherwise."""
+    """Wrap ``items`` in a tqdm bar on a terminal; plain iteration otherwise."""
     return tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+
+
+def progress_bar(total: int, desc: str, enabled: bool | None = None) -> tqdm:
+    """A bar to ``update(n)`` by hand; ``enabled`` None means: when stderr is a terminal."""
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit="img", disable=not show, dynamic_ncols=True)
