@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import stat
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -319,7 +320,7 @@ def _decoded(
         for path, key in todo:
             yield path, key, *decode(path, short_side, thumbnails)
         return
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
     pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
     items = iter(todo)
     try:
@@ -337,9 +338,17 @@ def _decoded(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the main process, which stops them cleanly."""
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them cleanly, and exit by themselves
+    when the main process dies without stopping them (e.g. SIGKILL)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def make_table(

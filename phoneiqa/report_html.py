@@ -1,0 +1,376 @@
+"""The HTML report of a photo-library audit: one self-contained page (inline CSS, JS, SVG and thumbnails).
+
+The page lists the photos from JSON embedded in the page, rendered by a small script a page at a time, so that
+libraries of tens of thousands of photos stay responsive; the summary (counts per issue and level, the score
+histogram) is rendered here, in Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phoneiqa.errors import DataFormatError
+from phoneiqa.labels import LABELS, LEVELS
+
+__all__ = ["write_html"]
+
+PAGE_SIZE = 200
+"""Rows the page renders at first and adds per click on "show more"."""
+
+
+def write_html(
+    table: pd.DataFrame,
+    path: str | os.PathLike,
+    *,
+    thumbnails: Mapping[str, bytes] | None = None,
+    title: str = "phoneiqa audit",
+) -> Path:
+    """Write the audit table as one self-contained HTML page and return its path.
+
+    ``table`` has the columns ``path``, ``score`` (NaN for failed files), the six issue levels (0..3, nullable
+    ``Int64``), ``error`` ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to
+    small JPEGs (photos without one get a placeholder).
+    """
+    _check_columns(table)
+    page = _render_page(table, thumbnails or {}, title)
+    out = Path(path)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _check_columns(table: pd.DataFrame) -> None:
+    """Fail with a clear message when the table is not an audit table."""
+    missing = [c for c in ("path", "score", *LABELS, "error") if c not in table.columns]
+    if missing:
+        raise DataFormatError(f"the audit table lacks the column(s) {', '.join(missing)}")
+
+
+def _failed(table: pd.DataFrame) -> pd.Series:
+    """Which rows are failed files: an error message, or no score."""
+    return table["error"].fillna("").astype(str).ne("") | table["score"].isna()
+
+
+def _optional(values: pd.Series, cast: type) -> list[Any]:
+    """A column as a list of ``cast`` values, with ``None`` for NaN/NA."""
+    return [None if pd.isna(v) else cast(v) for v in values.tolist()]
+
+
+def _records(table: pd.DataFrame, thumbnails: Mapping[str, bytes]) -> list[dict[str, Any]]:
+    """The rows as JSON-able dicts for the page's script.
+
+    Each has ``path``, ``score`` (``None`` when failed), ``levels`` (one per issue, in ``LABELS`` order, ``None``
+    when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``) and, when the table has ``p_<issue>``
+    columns, ``p`` (one probability per issue, ``None`` where unknown).
+    """
+    paths = table["path"].astype(str).tolist()
+    scores = _optional(table["score"], float)
+    errors = table["error"].fillna("").astype(str).tolist()
+    levels = list(zip(*(_optional(table[label], int) for label in LABELS), strict=True))
+    p_columns = [f"p_{label}" for label in LABELS]
+    unknown = [None] * len(table)
+    probs = (
+        list(zip(*(_optional(table[c], float) if c in table else unknown for c in p_columns), strict=True))
+        if any(c in table.columns for c in p_columns)
+        else None
+    )
+    records = []
+    for i, path in enumerate(paths):
+        jpeg = thumbnails.get(path)
+        record = {
+            "path": path,
+            "score": scores[i],
+            "levels": list(levels[i]),
+            "error": errors[i],
+            "thumb": ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")) if jpeg else None,
+        }
+        if probs is not None:
+            record["p"] = list(probs[i])
+        records.append(record)
+    return records
+
+
+def _data_json(records: list[dict[str, Any]]) -> str:
+    """The page's data as JSON safe inside ``<script>``: every ``<`` escaped, so no path can close the element."""
+    data = {"labels": list(LABELS), "levels": list(LEVELS), "pageSize": PAGE_SIZE, "rows": records}
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _level_counts(table: pd.DataFrame) -> dict[str, list[int]]:
+    """Per issue, how many photos have it at exactly each level from 1 (normal) to 3 (blocking)."""
+    return {
+        label: [int((table[label] == level).fillna(False).sum()) for level in range(1, len(LEVELS))] for label in LABELS
+    }
+
+
+def _counts_table(counts: dict[str, list[int]]) -> str:
+    """The ``#counts`` table: one row per issue, one column per level from normal up."""
+    head = "".join(f'<th scope="col">{html.escape(name)}</th>' for name in LEVELS[1:])
+    rows = []
+    for label, per_level in counts.items():
+        cells = []
+        for level, n in enumerate(per_level, start=1):
+            zero = ' class="zero"' if n == 0 else ""
+            cells.append(f'<td data-label="{label}" data-level="{level}"{zero}>{n}</td>')
+        rows.append(f'<tr><th scope="row">{html.escape(label)}</th>{"".join(cells)}</tr>')
+    return (
+        f'<table id="counts"><caption>photos per issue and level</caption>'
+        f'<thead><tr><th scope="col">issue</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
+def _histogram_svg(scores: pd.Series, width: int = 360, height: int = 150) -> str:
+    """The ``#histogram`` SVG: the scores of the scored photos in ten bins of 10 over 0..100, bars labelled."""
+    values = np.clip(scores.dropna().to_numpy(dtype=float), 0.0, 100.0)
+    counts, _ = np.histogram(values, bins=10, range=(0.0, 100.0))
+    top, bottom, left = 16, 18, 12
+    step = (width - 2 * left) / len(counts)
+    scale = (height - top - bottom) / max(1, int(counts.max()))
+    parts = []
+    for i, n in enumerate(counts.tolist()):
+        x, h = left + i * step, n * scale
+        y = height - bottom - h
+        lo, hi = 10 * i, 10 * (i + 1)
+        tip = f"{lo}–{hi}: {n} photo{'' if n == 1 else 's'}"
+        parts.append(
+            f'<rect class="bar" x="{x + 1:.1f}" y="{y:.1f}" width="{step - 2:.1f}" height="{h:.1f}" '
+            f'data-bin="{lo}" data-count="{n}"><title>{tip}</title></rect>'
+            f'<text class="count" x="{x + step / 2:.1f}" y="{y - 3:.1f}">{n}</text>'
+        )
+    ticks = "".join(
+        f'<text class="tick" x="{left + i * step:.1f}" y="{height - 4}">{10 * i}</text>' for i in range(0, 11, 2)
+    )
+    axis = f'<line x1="{left}" x2="{width - left}" y1="{height - bottom}" y2="{height - bottom}"/>'
+    label = f"histogram of the scores of {len(values)} photos, in bins of 10"
+    return (
+        f'<svg id="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{label}"><title>{label}</title>{"".join(parts)}{axis}{ticks}</svg>'
+    )
+
+
+def _issue_options() -> str:
+    """The options of ``<select id="issue">``: every photo, any issue, each issue, no issue, failed files."""
+    options = [("all", "all photos"), ("any", "any issue"), *((label, label) for label in LABELS)]
+    options += [("none", "no issues"), ("failed", "failed files")]
+    return "".join(f'<option value="{value}">{html.escape(text)}</option>' for value, text in options)
+
+
+def _level_options() -> str:
+    """The options of ``<select id="level">``: the minimum level, normal (≥1) to blocking (=3)."""
+    top = len(LEVELS) - 1
+    return "".join(
+        f'<option value="{level}">{name}{" or worse" if level < top else ""}</option>'
+        for level, name in enumerate(LEVELS)
+        if level >= 1
+    )
+
+
+def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: str) -> str:
+    """The whole page as a string."""
+    failed = _failed(table)
+    n_photos, n_failed = len(table), int(failed.sum())
+    scored = table["score"].where(~failed)
+    text = html.escape(title)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{text}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<header>
+<h1>{text}</h1>
+<p id="totals"><span id="n-photos">{n_photos}</span> photos, <span id="n-failed">{n_failed}</span> failed</p>
+<div class="summary">
+{_counts_table(_level_counts(table))}
+<figure><figcaption>scores</figcaption>{_histogram_svg(scored)}</figure>
+</div>
+</header>
+<main>
+<div class="controls">
+<label>issue <select id="issue">{_issue_options()}</select></label>
+<label>level <select id="level" disabled>{_level_options()}</select></label>
+<span id="shown" aria-live="polite"></span>
+</div>
+<table id="photos">
+<thead><tr><th>photo</th>
+<th id="sort-path" class="sortable" aria-sort="none"><button type="button">path</button></th>
+<th id="sort-score" class="sortable" aria-sort="none"><button type="button">score</button></th>
+<th>issues</th></tr></thead>
+<tbody id="photos-body"></tbody>
+</table>
+<button id="more" type="button" hidden>show more</button>
+<noscript><p>The list of photos needs JavaScript.</p></noscript>
+</main>
+<script type="application/json" id="data">{_data_json(_records(table, thumbnails))}</script>
+<script>{_JS}</script>
+</body>
+</html>
+"""
+
+
+_CSS = """
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0 auto;
+       max-width: 1100px; padding: 0 16px 32px; }
+h1 { font-size: 1.4em; margin: 16px 0 4px; }
+.summary { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; margin: 8px 0 16px; }
+figure { margin: 0; }
+figcaption, caption { font-weight: 600; text-align: left; margin-bottom: 4px; }
+table { border-collapse: collapse; }
+th, td { padding: 3px 8px; text-align: left; vertical-align: middle; }
+#counts td { text-align: right; font-variant-numeric: tabular-nums; }
+#counts td.zero { color: #aaa; }
+#counts tbody tr:nth-child(odd) { background: #f5f5f5; }
+#histogram .bar { fill: #4a7ab5; }
+#histogram .count, #histogram .tick { font-size: 10px; text-anchor: middle; fill: #444; }
+#histogram line { stroke: #888; }
+.controls { display: flex; flex-wrap: wrap; gap: 16px; align-items: center; padding: 8px 0;
+            position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ddd; }
+#shown { color: #555; }
+#photos { width: 100%; }
+#photos thead th { border-bottom: 2px solid #ccc; }
+#photos tbody tr { border-bottom: 1px solid #eee; }
+th.sortable button { font: inherit; font-weight: 600; border: 0; background: none; padding: 0; cursor: pointer;
+                     color: #1a4f8b; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; }
+td.thumb { width: 72px; }
+td.thumb img { display: block; max-width: 64px; max-height: 64px; border-radius: 3px; }
+.nothumb { display: flex; width: 64px; height: 48px; align-items: center; justify-content: center;
+           background: #eee; color: #999; font-size: 11px; border-radius: 3px; }
+td.path { word-break: break-all; font-family: ui-monospace, monospace; font-size: 12px; }
+td.score { text-align: right; font-variant-numeric: tabular-nums; width: 4em; }
+.badge { display: inline-block; margin: 1px 4px 1px 0; padding: 0 6px; border-radius: 9px; font-size: 12px; }
+.level-1 { background: #fff3c4; }
+.level-2 { background: #ffd2a6; }
+.level-3 { background: #f5a3a3; }
+.error { color: #b00020; }
+tr.failed td.path { color: #777; }
+#more { margin: 12px 0; padding: 4px 16px; font: inherit; cursor: pointer; }
+"""
+
+_JS = """
+(() => {
+  "use strict";
+  const data = JSON.parse(document.getElementById("data").textContent);
+  const rows = data.rows;
+  const issue = document.getElementById("issue");
+  const level = document.getElementById("level");
+  const shown = document.getElementById("shown");
+  const body = document.getElementById("photos-body");
+  const more = document.getElementById("more");
+  const headers = { score: document.getElementById("sort-score"), path: document.getElementById("sort-path") };
+  let sort = null;  // {key: "score" | "path", descending: boolean}, null for the table's order
+  let matching = [];  // indices into rows of the photos that pass the filter, in display order
+  let rendered = 0;
+
+  const failed = (r) => r.score === null || r.error !== "";
+
+  // Whether a row passes the filter: issue is "all", "any", "none", "failed" or an issue key; min the level.
+  function passes(r, which, column, min) {
+    if (which === "all") return true;
+    if (which === "failed") return failed(r);
+    if (failed(r)) return false;
+    if (which === "none") return r.levels.every((v) => v === 0);
+    if (which === "any") return r.levels.some((v) => v >= min);
+    return r.levels[column] >= min;
+  }
+
+  // Score: high to low (or low to high), failed files last. Path: by code point.
+  function compare(i, j) {
+    const a = rows[i], b = rows[j];
+    if (sort.key === "score") {
+      if (failed(a) || failed(b)) return failed(a) - failed(b);
+      return sort.descending ? b.score - a.score : a.score - b.score;
+    }
+    const c = a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    return sort.descending ? -c : c;
+  }
+
+  function element(tag, className, text) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function rowElement(r) {
+    const tr = element("tr", failed(r) ? "photo failed" : "photo");
+    tr.dataset.path = r.path;
+    tr.dataset.score = r.score === null ? "" : String(r.score);
+    const thumb = element("td", "thumb");
+    if (r.thumb) {
+      const img = element("img");
+      img.src = r.thumb;
+      img.alt = "";
+      thumb.append(img);
+    } else {
+      thumb.append(element("span", "nothumb", "no preview"));
+    }
+    const issues = element("td", "issues");
+    if (r.error) issues.append(element("span", "error", r.error));
+    r.levels.forEach((v, k) => {
+      if (!(v >= 1)) return;
+      const badge = element("span", "badge level-" + v, data.labels[k] + ": " + data.levels[v]);
+      badge.dataset.issue = data.labels[k];
+      badge.dataset.level = String(v);
+      if (r.p && r.p[k] !== null) badge.title = "probability " + r.p[k].toFixed(2);
+      issues.append(badge);
+    });
+    tr.append(thumb, element("td", "path", r.path), element("td", "score", failed(r) ? "–" : r.score.toFixed(1)),
+              issues);
+    return tr;
+  }
+
+  function showMore() {
+    const end = Math.min(rendered + data.pageSize, matching.length);
+    const fragment = document.createDocumentFragment();
+    for (let k = rendered; k < end; k++) fragment.append(rowElement(rows[matching[k]]));
+    body.append(fragment);
+    rendered = end;
+    const left = matching.length - rendered;
+    more.hidden = left === 0;
+    more.textContent = "show " + Math.min(left, data.pageSize) + " more (" + left + " not listed yet)";
+  }
+
+  function update() {
+    const which = issue.value;
+    const min = Number(level.value);
+    const column = data.labels.indexOf(which);
+    level.disabled = !(which === "any" || column >= 0);
+    matching = [];
+    for (let i = 0; i < rows.length; i++) if (passes(rows[i], which, column, min)) matching.push(i);
+    if (sort) matching.sort(compare);
+    for (const [key, th] of Object.entries(headers)) {
+      th.setAttribute("aria-sort", sort && sort.key === key ? (sort.descending ? "descending" : "ascending") : "none");
+    }
+    shown.textContent = "showing " + matching.length + " of " + rows.length;
+    body.replaceChildren();
+    rendered = 0;
+    showMore();
+  }
+
+  // The first click sorts scores high to low and paths A to Z; the next click reverses.
+  function sortBy(key) {
+    sort = sort && sort.key === key ? { key, descending: !sort.descending } : { key, descending: key === "score" };
+    update();
+  }
+
+  issue.addEventListener("change", update);
+  level.addEventListener("change", update);
+  headers.score.addEventListener("click", () => sortBy("score"));
+  headers.path.addEventListener("click", () => sortBy("path"));
+  more.addEventListener("click", showMore);
+  update();
+})();
+"""

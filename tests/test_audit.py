@@ -1,0 +1,274 @@
+"""The photo-library audit: every file gets a row, bad files their reason, interrupted audits resume."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import multiprocessing
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+import phoneiqa
+from phoneiqa.assess import model_file
+from phoneiqa.audit import COLUMNS, audit, decode, file_key, find_images, summarize, write_report
+from phoneiqa.labels import LABELS
+
+
+def make_photos(folder: Path, n: int, size: tuple[int, int] = (240, 160)) -> list[Path]:
+    """``n`` distinct real photos: crops of scikit-learn's two samples at different exposures."""
+    samples = [load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        base = samples[i % 2]
+        top, left = rng.integers(0, 100), rng.integers(0, 200)
+        crop = base[top : top + 320, left : left + 400].astype(np.float32) * rng.uniform(0.3, 1.6)
+        image = Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).resize(size)
+        path = folder / ("sub" if i % 3 == 0 else "") / f"photo_{i:03d}.{'png' if i % 5 == 0 else 'jpg'}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def add_bad_files(folder: Path) -> dict[str, str]:
+    """Broken files of every kind a library holds -> a word their error must contain."""
+    good = folder / "sub" / "photo_000.png"
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes((folder / "photo_001.jpg").read_bytes()[:600])
+    (folder / "random.png").write_bytes(np.random.default_rng(1).bytes(4000))
+    (folder / "folder.jpg").mkdir()
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    (folder / "dangling.heic").symlink_to("nowhere.heic")
+    (folder / "sub" / "up").symlink_to("..")  # a folder loop: searched once
+    (folder / "notes.txt").write_text("not a photo, not listed")
+    assert good.exists()
+    return {
+        "empty.jpg": "empty",
+        "truncated.jpg": "truncated",
+        "random.png": "not a recognised image",
+        "folder.jpg": "directory",
+        "loop.jpg": "symbolic link loop",
+        "dangling.heic": "broken symbolic link",
+    }
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> tuple[Path, list[Path], dict[str, str]]:
+    folder = tmp_path_factory.mktemp("library")
+    photos = make_photos(folder, 9)
+    return folder, photos, add_bad_files(folder)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return phoneiqa.load("default")
+
+
+def test_every_file_gets_a_row_with_its_result_or_its_reason(library, model):
+    folder, photos, bad = library
+    table = audit(folder, workers=1, cache=False, probabilities=True)
+    assert table.columns.tolist() == [*COLUMNS, *(f"p_{k}" for k in LABELS)]
+    assert table["path"].tolist() == sorted(str(p) for p in [*photos, *(folder / name for name in bad)])
+    for name, word in bad.items():
+        row = table[table["path"] == str(folder / name)].iloc[0]
+        assert word in row["error"], (name, row["error"])
+        assert np.isnan(row["score"]) and row[list(LABELS)].isna().all()
+    for path in photos:  # each photo as phoneiqa.assess would say, file by file
+        row = table[table["path"] == str(path)].iloc[0]
+        expected = model.assess(str(path))
+        assert row["error"] == ""
+        assert row["score"] == pytest.approx(expected.score, abs=1e-4)
+        assert {k: int(row[k]) for k in LABELS} == expected.issues
+        assert [row[f"p_{k}"] for k in LABELS] == pytest.approx([1 - expected.probabilities[k][0] for k in LABELS])
+    assert table.attrs["failed"] == len(bad) and table.attrs["assessed"] == len(photos)
+
+
+def test_worker_processes_give_the_same_table_as_decoding_in_process(library):
+    folder, _, _ = library
+    in_workers = audit(folder, workers=2, batch_size=3, cache=False)
+    pd.testing.assert_frame_equal(in_workers, audit(folder, workers=0, cache=False))
+
+
+def test_missing_paths_and_explicit_files_are_reported(library, tmp_path):
+    _, photos, _ = library
+    odd = tmp_path / "photo.dat"  # named explicitly, so read whatever its suffix
+    odd.write_bytes(photos[1].read_bytes())
+    table = audit([str(tmp_path / "missing"), odd], workers=0, cache=False)
+    assert table["error"].tolist() == ["no such file or folder", ""]
+    assert not np.isnan(table["score"].iloc[1])
+
+
+def test_unreadable_files_and_folders_are_reported_as_permission_denied(library):
+    _, photos, _ = library
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        locked_file, locked_dir = root / "locked.jpg", root / "locked"
+        locked_file.write_bytes(photos[1].read_bytes())
+        locked_dir.mkdir()
+        (locked_dir / "inside.jpg").write_bytes(photos[1].read_bytes())
+        locked_file.chmod(0)
+        locked_dir.chmod(0)
+        if os.geteuid() == 0:  # root reads anything: check as an unprivileged user in a child process
+            with multiprocessing.get_context("fork").Pool(1) as pool:
+                found = pool.apply(_as_nobody, (root,))
+        else:
+            found = _reasons(root)
+        assert found == {
+            str(locked_dir): "folder not searched: permission denied",
+            str(locked_file): "permission denied",
+        }
+
+
+def _reasons(root: Path) -> dict[str, str]:
+    """Discovery and decoding errors under ``root`` (what an audit's rows would say)."""
+    out = {}
+    for entry in find_images([root]):
+        key = file_key(entry)
+        out[entry.path] = entry.error or (key if isinstance(key, str) else decode(entry.path, 64, False)[2])
+    return out
+
+
+def _as_nobody(root: Path) -> dict[str, str]:
+    os.setgid(65534)
+    os.setuid(65534)
+    return _reasons(root)
+
+
+def test_second_audit_comes_from_the_cache_and_changed_files_are_assessed_again(tmp_path, model):
+    folder = tmp_path / "lib"
+    photos = make_photos(folder, 6)
+    cache = tmp_path / "cache.sqlite3"
+    first = audit(folder, workers=0, cache=cache)
+    second = audit(folder, workers=0, cache=cache)
+    assert (first.attrs["from_cache"], second.attrs["from_cache"]) == (0, 6)
+    pd.testing.assert_frame_equal(first, second)
+
+    changed = photos[2]
+    Image.open(photos[1]).save(changed, quality=90)  # other content, new size and mtime
+    third = audit(folder, workers=0, cache=cache)
+    assert third.attrs["from_cache"] == 5
+    row = third[third["path"] == str(changed)].iloc[0]
+    assert row["score"] == pytest.approx(model.assess(str(changed)).score, abs=1e-4)
+    other = audit(folder, workers=0, cache=cache, model=model_file("default"))
+    assert other.attrs["from_cache"] == 6  # the same checkpoint named by its path shares the cache
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_reports_read_back_as_the_table(library, tmp_path, suffix):
+    folder, _, _ = library
+    table = audit(folder, workers=0, cache=False, probabilities=True)
+    path = write_report(table, tmp_path / f"report{suffix}")
+    if suffix == ".csv":
+        back = pd.read_csv(path)
+    elif suffix == ".parquet":
+        back = pd.read_parquet(path)
+    else:
+        back = pd.read_json(path, lines=True, dtype=False, precise_float=True)
+    assert back.columns.tolist() == table.columns.tolist()
+    assert back["path"].tolist() == table["path"].tolist()
+    assert back["error"].fillna("").tolist() == table["error"].tolist()
+    for column in table.columns.drop(["path", "error"]):
+        np.testing.assert_allclose(back[column].astype(float), table[column].astype(float), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"report\.xlsx: unknown report format"):
+        write_report(table, tmp_path / "report.xlsx")
+
+
+def test_summary_counts_match_the_table(library):
+    folder, _, bad = library
+    table = audit(folder, workers=0, cache=False)
+    text = summarize(table)
+    assert text.startswith(f"{len(table)} files: {len(table) - len(bad)} assessed, {len(bad)} failed")
+    for label in LABELS:
+        counts = [int((table[label] == level).sum()) for level in (1, 2, 3)]
+        assert f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}" in text
+    assert f"failed ({len(bad)}):" in text
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "phoneiqa.cli", "audit", *args]
+
+
+def test_cli_writes_the_report_and_says_some_files_failed(library, tmp_path):
+    folder, _, bad = library
+    out = tmp_path / "report.csv"
+    done = subprocess.run(_cli(str(folder), "--out", str(out), "--no-cache"), capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert f"failed ({len(bad)}):" in done.stdout
+    report = pd.read_csv(out, keep_default_na=False)
+    assert report.columns.tolist() == list(COLUMNS)
+    expected = audit(folder, workers=0, cache=False)
+    assert report["path"].tolist() == expected["path"].tolist()
+    np.testing.assert_allclose(pd.to_numeric(report["score"]), expected["score"], rtol=1e-12)
+
+
+def _cached_rows(cache: Path) -> int:
+    if not cache.exists():
+        return 0
+    try:
+        with sqlite3.connect(cache, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_audit_resumes_without_losing_finished_batches(tmp_path, how):
+    folder = tmp_path / "lib"
+    make_photos(folder, 48, size=(400, 300))
+    cache, out = tmp_path / "cache.sqlite3", tmp_path / "report.csv"
+    args = [str(folder), "--out", str(out), "--cache", str(cache), "--batch-size", "4", "--workers", "1"]
+    proc = subprocess.Popen(_cli(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while _cached_rows(cache) < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the audit finished before it could be interrupted"
+    proc.send_signal(how)
+    _, stderr = proc.communicate(timeout=60)
+    kept = _cached_rows(cache)
+    assert not out.exists()
+    assert 8 <= kept < 48
+    if how == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command again to resume" in stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL
+
+    done = subprocess.run(_cli(*args), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"({kept} from the cache" in done.stdout
+    report = pd.read_csv(out, keep_default_na=False)
+    fresh = audit(folder, workers=0, cache=False)
+    assert report["path"].tolist() == fresh["path"].tolist() and (report["error"] == "").all()
+    np.testing.assert_allclose(report["score"], fresh["score"], rtol=1e-12)
+    assert (report[list(LABELS)].to_numpy() == fresh[list(LABELS)].to_numpy(dtype=int)).all()
+
+
+def test_cli_html_report_embeds_every_row_and_the_photos_thumbnails(library, tmp_path):
+    folder, photos, bad = library
+    page = tmp_path / "report.html"
+    done = subprocess.run(_cli(str(folder), "--html", str(page), "--no-cache"), capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    text = page.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)[1])
+    rows = {row["path"]: row for row in data["rows"]}
+    assert sorted(rows) == sorted(str(p) for p in [*photos, *(folder / name for name in bad)])
+    for path in photos:
+        thumb = base64.b64decode(rows[str(path)]["thumb"].removeprefix("data:image/jpeg;base64,"))
+        with Image.open(io.BytesIO(thumb)) as image:
+            assert image.format == "JPEG" and max(image.size) == 160
+    assert all(rows[str(folder / name)]["thumb"] is None for name in bad)
