@@ -88,10 +88,7 @@ class ResultCache:
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (self.model_id, k.path, k.size, k.mtime_ns, json.dumps(a.to_dict()), thumb)
-                    for k, a, thumb in items
-                ],
+                [(self.model_id, k.path, k.size, k.mtime_ns, json.dumps(a.to_dict()), thumb) for k, a, thumb in items],
             )
 
     def close(self) -> None:
