@@ -26,7 +26,7 @@ from phoneiqa.features import cached_features
 from phoneiqa.heads import create_head
 from phoneiqa.labels import LABELS
 from phoneiqa.metrics import issue_metrics
-from phoneiqa.train import DataSource, TrainConfig, fit_head, load_table, validate_issues
+from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, validate_issues
 
 SHIPPED = "photometric@192, hidden 256, NLL (shipped)"
 SETUPS = {

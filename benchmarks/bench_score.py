@@ -26,7 +26,7 @@ from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.heads import create_head
 from phoneiqa.metrics import score_metrics
-from phoneiqa.train import DataSource, TrainConfig, fit_head, load_table, validate_score
+from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, validate_score
 
 CLIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clive"
 

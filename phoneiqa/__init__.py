@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Any
 
 from phoneiqa.assess import Assessment, assess, load
+from phoneiqa.audit import audit
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
 
@@ -19,10 +20,10 @@ _LAZY = {
     "list_encoders": "phoneiqa.encoders",
     "create_head": "phoneiqa.heads",
     "list_heads": "phoneiqa.heads",
-    "DataSource": "phoneiqa.train",
-    "HeadConfig": "phoneiqa.train",
-    "TrainConfig": "phoneiqa.train",
-    "train": "phoneiqa.train",
+    "DataSource": "phoneiqa.training",
+    "HeadConfig": "phoneiqa.training",
+    "TrainConfig": "phoneiqa.training",
+    "train": "phoneiqa.training",
 }
 
 
@@ -45,6 +46,7 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "assess",
+    "audit",
     "create_encoder",
     "create_head",
     "list_encoders",

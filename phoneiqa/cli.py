@@ -78,7 +78,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @command("train", "train score and issue heads on labelled photos", _train_args)
 def _train(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import format_metrics
-    from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
+    from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
 
     if not args.config and not args.csv:
         raise SystemExit("phoneiqa train: give a config JSON or at least one --csv")
@@ -114,7 +114,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import evaluate, format_metrics
     from phoneiqa.model import Model
-    from phoneiqa.train import DataSource
+    from phoneiqa.training import DataSource
 
     rename = dict(item.split("=", 1) for item in args.rename)
     source = DataSource(args.csv, args.images, rename=rename, ignore=args.ignore)

@@ -13,7 +13,7 @@ from torch import Tensor
 from phoneiqa.features import cached_features
 from phoneiqa.metrics import issue_metrics, score_metrics
 from phoneiqa.model import Model
-from phoneiqa.train import DataSource, Table, load_table
+from phoneiqa.training import DataSource, Table, load_table
 
 
 def predictions_frame(model: Model, table: Table, features: Tensor) -> pd.DataFrame:

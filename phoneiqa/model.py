@@ -72,12 +72,12 @@ class Model:
         start, stop = self.columns.get(kind, (0, features.shape[1]))
         return features[:, start:stop]
 
-    @torch.no_grad()
     @property
     def short_side(self) -> int:
         """The short side images are decoded to (at least) for this model's encoders."""
         return input_short_side(self.encoder)
 
+    @torch.no_grad()
     def predict_images(self, images: Sequence[Image.Image]) -> Predictions:
         """Predictions for decoded RGB images."""
         return self.predict_features(self.encoder.encode(list(images)))

@@ -188,3 +188,14 @@ def test_cli_assess_table_json_and_failures(tmp_path, capsys):
     assert lines[0]["file"] == str(broken) and "empty" in lines[0]["error"]
     assert lines[1]["file"] == sample_photo() and set(lines[1]["issues"]) == set(phoneiqa.LABELS)
     assert lines[1]["score"] == pytest.approx(phoneiqa.assess(sample_photo()).score, abs=1e-3)
+
+
+def test_api_functions_are_not_shadowed_by_their_modules():
+    """Importing a submodule sets it as an attribute of the package: the API names must survive that."""
+    code = (
+        "import phoneiqa, phoneiqa.assess, phoneiqa.audit, phoneiqa.training\n"
+        "from phoneiqa.audit import audit\n"
+        "print(all(callable(getattr(phoneiqa, n)) for n in ('assess', 'audit', 'train', 'load')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"

@@ -272,3 +272,11 @@ def test_cli_html_report_embeds_every_row_and_the_photos_thumbnails(library, tmp
         with Image.open(io.BytesIO(thumb)) as image:
             assert image.format == "JPEG" and max(image.size) == 160
     assert all(rows[str(folder / name)]["thumb"] is None for name in bad)
+
+
+def test_the_pytorch_backend_audits_the_same(tmp_path):
+    make_photos(tmp_path, 3)
+    compiled = audit(tmp_path, workers=0, cache=False)
+    eager = audit(tmp_path, workers=0, cache=False, backend="torch")
+    np.testing.assert_allclose(eager["score"], compiled["score"], atol=1e-3)
+    assert (eager[list(LABELS)] == compiled[list(LABELS)]).all().all()

@@ -84,14 +84,14 @@ def test_cached_features_follow_the_context(clip):
 
 
 def test_hex_coop_head_trains_from_the_config_and_reloads_without_the_text_tower(tiny_clip, tmp_path):
-    """phoneiqa.train with the hex-coop head end to end; the checkpoint carries the cached text
+    """phoneiqa.training with the hex-coop head end to end; the checkpoint carries the cached text
     features, so the reloaded head gives the same potentials without a trained text tower."""
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
     from phoneiqa.model import Model
     from phoneiqa.synth import generate_dataset
-    from phoneiqa.train import DataSource, HeadConfig, TrainConfig, train
+    from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
 
     bases = []
     for i, name in enumerate(("china.jpg", "flower.jpg", "china.jpg")):

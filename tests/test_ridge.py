@@ -9,7 +9,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
 from phoneiqa.heads import create_head
-from phoneiqa.train import TrainConfig, fit_head, validate_score
+from phoneiqa.training import TrainConfig, fit_head, validate_score
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 

@@ -13,7 +13,7 @@ from phoneiqa.cli import main
 from phoneiqa.encoders import create_encoder
 from phoneiqa.model import Model
 from phoneiqa.synth import generate_dataset
-from phoneiqa.train import DataSource, HeadConfig, TrainConfig, part_columns, train
+from phoneiqa.training import DataSource, HeadConfig, TrainConfig, part_columns, train
 
 
 @pytest.fixture(scope="module")

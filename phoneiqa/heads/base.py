@@ -1,6 +1,6 @@
 """The head interfaces: features in, a score (score heads) or issue levels (issue heads) out.
 
-A head is trained by the generic loop in :mod:`phoneiqa.train`:
+A head is trained by the generic loop in :mod:`phoneiqa.training`:
 
 1. ``head.prepare(train_features, train_targets)`` once, before the optimiser is built
    (e.g. pivot placement, auxiliary-image bank, target normalisation);

@@ -1,0 +1,176 @@
+"""``phoneiqa.audit_ray``: the audit of :mod:`phoneiqa.audit` on Ray Data, for libraries that outgrow one machine.
+
+>>> table = audit_ray(["/mnt/photos"])                 # doctest: +SKIP
+
+Same table as :func:`phoneiqa.audit.audit` (rows, columns, dtypes), computed by a Ray cluster:
+files are found and checked here, Ray Data reads the readable ones and a pool of actors, each
+holding the model loaded once, decodes and assesses them in batches.  There is **no result
+cache** on this path: every call assesses every file, and an interrupted audit starts over.
+
+Running it: ``ray start --head`` on one machine, ``ray start --address=HEAD:6379`` on the others,
+then on a machine of the cluster ``phoneiqa audit --ray /mnt/photos --out report.parquet`` (or
+``RAY_ADDRESS=HEAD:6379 phoneiqa audit --ray ...``).  If Ray is already initialised in this
+process, that session is used as it is; otherwise ``ray.init()`` connects to the cluster named by
+``RAY_ADDRESS``, else to the latest one started on this machine with ``ray start``, else starts a
+local Ray instance for this process (which works, but is no faster than the local audit).
+
+Every node needs phoneiqa installed (``pip install 'phoneiqa[ray]'``) and must see the photos at
+the same absolute paths as this machine (a shared or mounted file system: NFS, an S3 bucket
+mounted with s3fs or mountpoint-s3, ...), and the model file too if it is a checkpoint path rather
+than a shipped name.  Each node compiles the model into its own ``$PHONEIQA_CACHE`` on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from phoneiqa.assess import BACKENDS, Assessment
+from phoneiqa.audit import Outcome, _assess_one, decode, file_key, find_images, make_table, model_id
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+NOT_RETURNED = "no result came back from Ray for this file"
+
+
+def audit_ray(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    model: str | os.PathLike = "default",
+    backend: str = "auto",
+    probabilities: bool = False,
+    thumbnails: bool = False,
+    batch_size: int = 32,
+    concurrency: int | None = None,
+) -> pd.DataFrame:
+    """Assess every image under ``paths`` on Ray; the table of :func:`phoneiqa.audit.audit`.
+
+    ``model``, ``backend``, ``probabilities``, ``thumbnails``: as there.  ``batch_size``: files per
+    Ray batch (one model call per batch).  ``concurrency``: actors (model replicas); default: a
+    pool that Ray grows from 1 to one per CPU of the cluster but one, as the queue of batches
+    needs.  No SQLite cache is read or written.  ``ray.init()`` is called only when Ray is not
+    initialised yet (see the module's docstring).  ``table.attrs`` as the local audit's
+    (``from_cache`` is always 0).
+    """
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise ImportError("the Ray audit needs Ray: pip install 'phoneiqa[ray]'") from exc
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    start = time.perf_counter()
+    identity = model_id(model)  # also: a missing model fails here, before any Ray work
+    single = isinstance(paths, (str, os.PathLike))
+    entries = find_images([paths] if single else paths)
+    outcomes: dict[str, Outcome] = {}
+    by_absolute: dict[str, list[str]] = {}  # what Ray is given -> the paths as found (one file may be named twice)
+    for entry in entries:
+        key = entry.error or file_key(entry)
+        error = key if isinstance(key, str) else _unreadable(entry.path, key.size)
+        if error:
+            outcomes[entry.path] = Outcome(error=error)
+        else:
+            by_absolute.setdefault(_absolute(entry.path), []).append(entry.path)
+    if by_absolute:
+        if not ray.is_initialized():
+            ray.init()
+        data = ray.data.read_binary_files(list(by_absolute), include_paths=True)
+        done = data.map_batches(
+            _Assessor,
+            fn_constructor_kwargs={"model": os.fspath(model), "backend": backend, "thumbnails": thumbnails},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(**_pool_size(ray, concurrency)),
+        )
+        normalised = {os.path.normpath(p): found for p, found in by_absolute.items()}
+        for batch in done.iter_batches(batch_format="numpy"):
+            for path, result, thumb, error in zip(
+                batch["path"], batch["assessment"], batch["thumbnail"], batch["error"], strict=True
+            ):
+                found = by_absolute.get(path) or normalised.get(os.path.normpath(path), [])
+                outcome = (
+                    Outcome(error=str(error))
+                    if error
+                    else Outcome(Assessment(**json.loads(result)), bytes(thumb) if thumbnails else None)
+                )
+                outcomes.update(dict.fromkeys(found, outcome))
+        for found in by_absolute.values():
+            for path in found:
+                outcomes.setdefault(path, Outcome(error=NOT_RETURNED))
+    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails)
+    failed = int((table["error"] != "").sum())
+    table.attrs.update(
+        model=identity, from_cache=0, assessed=len(entries) - failed, failed=failed, seconds=time.perf_counter() - start
+    )
+    return table
+
+
+def _absolute(path: str) -> str:
+    """The path Ray reads (and names in its ``path`` column): absolute, otherwise unchanged.
+
+    Not normalised: ``link/..`` is not ``.`` when ``link`` is a symbolic link to a folder.
+    """
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+
+
+def _unreadable(path: str, size: int) -> str:
+    """Why a file that passed ``stat`` still cannot go to Ray ("" if it can): Ray fails the whole
+    dataset on a file it cannot open, and an empty file gets the local audit's message."""
+    if size and os.access(path, os.R_OK):
+        return ""
+    return decode(path, 1, False)[2]  # fails at once, with the reason the local audit gives
+
+
+def _pool_size(ray: Any, concurrency: int | None) -> dict[str, int]:
+    if concurrency is not None:
+        return {"size": concurrency}
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return {"min_size": 1, "max_size": max(1, cpus - 1)}
+
+
+class _Assessor:
+    """A Ray actor: the model, loaded once; each call decodes and assesses one batch of files."""
+
+    def __init__(self, model: str, backend: str, thumbnails: bool) -> None:
+        from phoneiqa.assess import load
+
+        self.runner = load(model, backend=backend)
+        self.thumbnails = thumbnails
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        paths = [str(p) for p in batch["path"]]
+        decoded = [
+            decode(path, self.runner.short_side, self.thumbnails, data=bytes(data))
+            for path, data in zip(paths, batch["bytes"], strict=True)
+        ]
+        ok = [i for i, (_, _, error) in enumerate(decoded) if not error]
+        results: list[Assessment | str] = [error for _, _, error in decoded]
+        for i, result in zip(ok, self._assess([decoded[i][0] for i in ok]), strict=True):
+            results[i] = result
+        columns: dict[str, list] = {"path": paths, "assessment": [], "thumbnail": [], "error": []}
+        for result, (_, thumb, _) in zip(results, decoded, strict=True):
+            done = isinstance(result, Assessment)
+            columns["assessment"].append(json.dumps(result.to_dict()) if done else "")
+            columns["thumbnail"].append((thumb or b"") if done else b"")
+            columns["error"].append("" if done else result)
+        return {name: np.array(values, dtype=object) for name, values in columns.items()}
+
+    def _assess(self, images: list) -> list[Assessment | str]:
+        if not images:
+            return []
+        try:
+            return self.runner.assess(images, batch_size=len(images))
+        except Exception:  # one odd photo must not fail the rest of its batch: assess them one by one
+            return [_assess_one(self.runner, image) for image in images]
