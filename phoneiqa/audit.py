@@ -289,10 +289,7 @@ def _assess_files(
 
 def _finish_batch(runner: Any, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
     """Assess one batch of decoded photos and commit the results before handing them on."""
-    try:
-        results = runner.assess([image for _, _, image, _ in batch], batch_size=len(batch))
-    except Exception:  # one odd photo must not fail the rest of its batch: assess them one by one
-        results = [_assess_one(runner, image) for _, _, image, _ in batch]
+    results = assess_decoded(runner, [image for _, _, image, _ in batch])
     done = [(path, key, result, thumb) for (path, key, _, thumb), result in zip(batch, results, strict=True)]
     if store is not None:
         store.put((key, result, thumb) for _, key, result, thumb in done if isinstance(result, Assessment))
@@ -302,6 +299,17 @@ def _finish_batch(runner: Any, batch: list, store: ResultCache | None, bar: Any)
             yield path, Outcome(result, thumb)
         else:
             yield path, Outcome(error=result)
+
+
+def assess_decoded(runner: Any, images: list[Image.Image]) -> list[Assessment | str]:
+    """Assess decoded photos in one call; should that fail, one by one, so that one odd photo gets
+    its error (a string) without failing the others."""
+    if not images:
+        return []
+    try:
+        return runner.assess(images, batch_size=len(images))
+    except Exception:
+        return [_assess_one(runner, image) for image in images]
 
 
 def _assess_one(runner: Any, image: Image.Image) -> Assessment | str:

@@ -12,7 +12,7 @@ then on a machine of the cluster ``phoneiqa audit --ray /mnt/photos --out report
 ``RAY_ADDRESS=HEAD:6379 phoneiqa audit --ray ...``).  If Ray is already initialised in this
 process, that session is used as it is; otherwise ``ray.init()`` connects to the cluster named by
 ``RAY_ADDRESS``, else to the latest one started on this machine with ``ray start``, else starts a
-local Ray instance for this process (which works, but is no faster than the local audit).
+local Ray instance for this process (which works, but is slower than the local audit).
 
 Every node needs phoneiqa installed (``pip install 'phoneiqa[ray]'``) and must see the photos at
 the same absolute paths as this machine (a shared or mounted file system: NFS, an S3 bucket
@@ -28,14 +28,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from phoneiqa.assess import BACKENDS, Assessment
-from phoneiqa.audit import Outcome, _assess_one, decode, file_key, find_images, make_table, model_id
+from phoneiqa.assess import BACKENDS, PRETRAINED, Assessment
+from phoneiqa.audit import Outcome, assess_decoded, decode, file_key, find_images, make_table, model_id
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-NOT_RETURNED = "no result came back from Ray for this file"
+NOT_RETURNED = "not read by Ray (removed during the audit?)"
+"""The error of a file Ray gave no row for: it skips paths missing when it lists the files."""
 
 
 def audit_ray(
@@ -51,11 +52,11 @@ def audit_ray(
     """Assess every image under ``paths`` on Ray; the table of :func:`phoneiqa.audit.audit`.
 
     ``model``, ``backend``, ``probabilities``, ``thumbnails``: as there.  ``batch_size``: files per
-    Ray batch (one model call per batch).  ``concurrency``: actors (model replicas); default: a
-    pool that Ray grows from 1 to one per CPU of the cluster but one, as the queue of batches
-    needs.  No SQLite cache is read or written.  ``ray.init()`` is called only when Ray is not
-    initialised yet (see the module's docstring).  ``table.attrs`` as the local audit's
-    (``from_cache`` is always 0).
+    Ray batch (one model call per batch).  ``concurrency``: actors (model replicas, one CPU each),
+    at most the cluster's CPUs less one, which Ray Data's file reading needs; default: a pool that
+    Ray Data grows from 1 up to that limit as batches queue up.  No SQLite cache is read or
+    written.  ``ray.init()`` is called only when Ray is not initialised yet (see the module's
+    docstring).  ``table.attrs`` as the local audit's (``from_cache`` is always 0).
     """
     try:
         import ray
@@ -84,10 +85,10 @@ def audit_ray(
     if by_absolute:
         if not ray.is_initialized():
             ray.init()
-        data = ray.data.read_binary_files(list(by_absolute), include_paths=True)
+        data = ray.data.read_binary_files(list(by_absolute), include_paths=True, ignore_missing_paths=True)
         done = data.map_batches(
             _Assessor,
-            fn_constructor_kwargs={"model": os.fspath(model), "backend": backend, "thumbnails": thumbnails},
+            fn_constructor_kwargs={"model": _model_name(model), "backend": backend, "thumbnails": thumbnails},
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(**_pool_size(ray, concurrency)),
@@ -123,6 +124,12 @@ def _absolute(path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
+def _model_name(model: str | os.PathLike) -> str:
+    """What the actors load: a shipped name as it is (each node has its own copy), a checkpoint's absolute path."""
+    name = os.fspath(model)
+    return name if name in PRETRAINED else os.path.abspath(name)
+
+
 def _unreadable(path: str, size: int) -> str:
     """Why a file that passed ``stat`` still cannot go to Ray ("" if it can): Ray fails the whole
     dataset on a file it cannot open, and an empty file gets the local audit's message."""
@@ -131,11 +138,18 @@ def _unreadable(path: str, size: int) -> str:
     return decode(path, 1, False)[2]  # fails at once, with the reason the local audit gives
 
 
-def _pool_size(ray: Any, concurrency: int | None) -> dict[str, int]:
-    if concurrency is not None:
-        return {"size": concurrency}
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    return {"min_size": 1, "max_size": max(1, cpus - 1)}
+def _pool_size(ray: Any, concurrency: int | None) -> dict[str, int | None]:
+    """The actor pool's size.  Each replica holds a CPU and Ray Data's read tasks need one more: when
+    the actors hold them all, Ray Data waits forever (seen with Ray 2.60), so that is refused here.
+    A cluster with no CPUs yet is taken to be an autoscaling one, left to grow as Ray Data asks."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    most = cpus - 1 if cpus else None
+    if most is not None and (most < 1 or (concurrency or 0) > most):
+        reason = f"the Ray cluster has {cpus} CPUs; each model replica holds one and Ray Data needs one more to read"
+        if concurrency is None:
+            raise RuntimeError(f"{reason} the files, so the Ray audit needs at least 2")
+        raise ValueError(f"{reason} the files, so concurrency can be at most {most}, not {concurrency}")
+    return {"size": concurrency} if concurrency is not None else {"min_size": 1, "max_size": most}
 
 
 class _Assessor:
@@ -157,7 +171,7 @@ class _Assessor:
         ]
         ok = [i for i, (_, _, error) in enumerate(decoded) if not error]
         results: list[Assessment | str] = [error for _, _, error in decoded]
-        for i, result in zip(ok, self._assess([decoded[i][0] for i in ok]), strict=True):
+        for i, result in zip(ok, assess_decoded(self.runner, [decoded[i][0] for i in ok]), strict=True):
             results[i] = result
         columns: dict[str, list] = {"path": paths, "assessment": [], "thumbnail": [], "error": []}
         for result, (_, thumb, _) in zip(results, decoded, strict=True):
@@ -166,11 +180,3 @@ class _Assessor:
             columns["thumbnail"].append((thumb or b"") if done else b"")
             columns["error"].append("" if done else result)
         return {name: np.array(values, dtype=object) for name, values in columns.items()}
-
-    def _assess(self, images: list) -> list[Assessment | str]:
-        if not images:
-            return []
-        try:
-            return self.runner.assess(images, batch_size=len(images))
-        except Exception:  # one odd photo must not fail the rest of its batch: assess them one by one
-            return [_assess_one(self.runner, image) for image in images]

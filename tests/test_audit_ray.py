@@ -91,3 +91,9 @@ def test_ray_audit_thumbnails_and_relative_paths(ray_session, library, monkeypat
             assert row.error == "" and isinstance(row.thumbnail, bytes)
             with Image.open(io.BytesIO(row.thumbnail)) as thumb:
                 assert thumb.format == "JPEG" and thumb.size == (96, 64)
+
+
+def test_ray_audit_refuses_more_replicas_than_the_cluster_can_run_beside_its_reads(ray_session, library):
+    folder, _, _ = library
+    with pytest.raises(ValueError, match="at most 1, not 2"):  # two actors on two CPUs: Ray Data would wait forever
+        audit_ray(folder, concurrency=2)
