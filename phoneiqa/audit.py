@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import functools
 import io
 import json
 import os
@@ -24,8 +25,9 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -40,6 +42,7 @@ from phoneiqa.errors import ImageError
 from phoneiqa.labels import LABELS
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
+from phoneiqa.runtime import Part, Runtime, prepare_inputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +55,8 @@ COLUMNS = ("path", "score", *LABELS, "error")
 """The audit table's columns, in order; ``probabilities=True`` adds ``p_<label>`` after them."""
 REPORT_FORMATS = (".csv", ".parquet", ".jsonl")
 THUMBNAIL_SIZE = 160
+DEFAULT_BATCH_SIZE = 8
+"""Photos per model call and per cache commit (at most this many are lost to a kill)."""
 
 
 @dataclass(frozen=True)
@@ -140,17 +145,19 @@ def _file_error(path: str, exc: OSError) -> str:
 
 
 def decode(
-    path: str, short_side: int, thumbnail: bool, data: bytes | None = None
-) -> tuple[Image.Image | None, bytes | None, str]:
-    """What a worker does with one file (or its ``data`` when already read): (decoded image, JPEG
-    thumbnail, "") or (None, None, the reason it cannot be used)."""
+    path: str, short_side: int, thumbnail: bool, data: bytes | None = None, parts: Sequence[Part] | None = None
+) -> tuple[Any, bytes | None, str]:
+    """What a worker does with one file (or its ``data`` when already read): (photo, JPEG thumbnail,
+    "") or (None, None, the reason it cannot be used).  The photo is the decoded image or, given a
+    compiled model's ``parts``, already its inputs (:func:`phoneiqa.runtime.prepare_inputs`)."""
     try:
         image = load_scaled(path if data is None else data, short_side, name=path)
     except ImageError as exc:
         return None, None, _reason(str(exc), path)
     except Exception as exc:  # a bug in a decoder must not stop the audit either
         return None, None, f"cannot decode ({type(exc).__name__}: {exc})"
-    return image, make_thumbnail(image) if thumbnail else None, ""
+    photo = image if parts is None else prepare_inputs(image, parts)
+    return photo, make_thumbnail(image) if thumbnail else None, ""
 
 
 def _reason(message: str, path: str) -> str:
@@ -178,8 +185,8 @@ def model_id(path_or_name: str | os.PathLike) -> str:
 
 
 def default_workers() -> int:
-    """Decoding processes by default: one per core beside the main process, at least one."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    """Decoding processes by default: one per core (``benchmarks/bench_audit.py`` compares)."""
+    return os.cpu_count() or 1
 
 
 def audit(
@@ -190,7 +197,7 @@ def audit(
     probabilities: bool = False,
     thumbnails: bool = False,
     workers: int | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     cache: bool | str | os.PathLike = True,
     progress: bool | None = None,
 ) -> pd.DataFrame:
@@ -235,7 +242,7 @@ def audit(
         todo = [(path, key) for path, key in keys.items() if path not in outcomes]
         from_cache = len(keys) - len(todo)
         if todo:
-            runner = load(model, backend=backend)
+            runner = load(model, backend=backend, threads=1)  # parallel over photos instead: see _finish_batch
             for path, outcome in _assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
                 outcomes[path] = outcome
     finally:
@@ -268,28 +275,44 @@ def _assess_files(
     batch_size: int,
     progress: bool | None,
 ) -> Iterator[tuple[str, Outcome]]:
-    """Decode ``todo`` (in workers), assess in batches, commit each batch to the cache, yield outcomes."""
+    """Decode ``todo`` (in workers), assess in batches, commit each batch to the cache, yield outcomes.
+
+    A compiled model gets its inputs prepared by the workers too, and runs single-threaded on
+    several photos at once (one thread per core): on a small CPU that keeps every core busy, where
+    one multi-threaded run per photo keeps waiting for a thread that a decoding worker delays.
+    """
+    prepared = isinstance(runner, Runtime)
+    parts = runner.parts if prepared else None
+    threads = ThreadPoolExecutor(os.cpu_count() or 1) if prepared else None
     bar = progress_bar(len(todo), "audit", enabled=progress)
-    batch: list[tuple[str, FileKey, Image.Image, bytes | None]] = []
+    batch: list[tuple[str, FileKey, Any, bytes | None]] = []
     try:
-        for path, key, image, thumb, error in _decoded(todo, runner.short_side, thumbnails, workers, batch_size):
+        for path, key, photo, thumb, error in _decoded(todo, runner.short_side, thumbnails, parts, workers, batch_size):
             if error:
                 bar.update(1)
                 yield path, Outcome(error=error)
                 continue
-            batch.append((path, key, image, thumb))
+            batch.append((path, key, photo, thumb))
             if len(batch) == batch_size:
-                yield from _finish_batch(runner, batch, store, bar)
+                yield from _finish_batch(runner, batch, store, bar, threads)
                 batch = []
         if batch:
-            yield from _finish_batch(runner, batch, store, bar)
+            yield from _finish_batch(runner, batch, store, bar, threads)
     finally:
         bar.close()
+        if threads is not None:
+            threads.shutdown()
 
 
-def _finish_batch(runner: Any, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
+def _finish_batch(
+    runner: Any, batch: list, store: ResultCache | None, bar: Any, threads: ThreadPoolExecutor | None
+) -> Iterator[tuple[str, Outcome]]:
     """Assess one batch of decoded photos and commit the results before handing them on."""
-    results = assess_decoded(runner, [image for _, _, image, _ in batch])
+    photos = [photo for _, _, photo, _ in batch]
+    if threads is None:
+        results = assess_decoded(runner, photos)
+    else:
+        results = list(threads.map(functools.partial(_assess_one, runner.assess_inputs), photos))
     done = [(path, key, result, thumb) for (path, key, _, thumb), result in zip(batch, results, strict=True)]
     if store is not None:
         store.put((key, result, thumb) for _, key, result, thumb in done if isinstance(result, Assessment))
@@ -302,31 +325,36 @@ def _finish_batch(runner: Any, batch: list, store: ResultCache | None, bar: Any)
 
 
 def assess_decoded(runner: Any, images: list[Image.Image]) -> list[Assessment | str]:
-    """Assess decoded photos in one call; should that fail, one by one, so that one odd photo gets
+    """Assess decoded images in one call; should that fail, one by one, so that one odd photo gets
     its error (a string) without failing the others."""
     if not images:
         return []
     try:
-        return runner.assess(images, batch_size=len(images))
+        return list(runner.assess(images, batch_size=len(images)))
     except Exception:
-        return [_assess_one(runner, image) for image in images]
+        return [_assess_one(runner.assess, image) for image in images]
 
 
-def _assess_one(runner: Any, image: Image.Image) -> Assessment | str:
+def _assess_one(assess: Callable[..., list[Assessment]], photo: Any) -> Assessment | str:
     try:
-        return runner.assess(image)
+        return assess([photo], batch_size=1)[0]
     except Exception as exc:
         return f"cannot assess ({type(exc).__name__}: {exc})"
 
 
 def _decoded(
-    todo: Sequence[tuple[str, FileKey]], short_side: int, thumbnails: bool, workers: int | None, batch_size: int
-) -> Iterator[tuple[str, FileKey, Image.Image | None, bytes | None, str]]:
+    todo: Sequence[tuple[str, FileKey]],
+    short_side: int,
+    thumbnails: bool,
+    parts: Sequence[Part] | None,
+    workers: int | None,
+    batch_size: int,
+) -> Iterator[tuple[str, FileKey, Any, bytes | None, str]]:
     """``decode`` over ``todo`` in order; with workers, up to two batches ahead of the consumer."""
     n = default_workers() if workers is None else workers
     if n == 0:
         for path, key in todo:
-            yield path, key, *decode(path, short_side, thumbnails)
+            yield path, key, *decode(path, short_side, thumbnails, parts=parts)
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
     pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
@@ -337,11 +365,19 @@ def _decoded(
                 item = next(items, None)
                 if item is None:
                     break
-                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails)))
+                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, parts)))
             if not pending:
                 return
             path, key, future = pending.popleft()
-            yield path, key, *future.result()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise RuntimeError(
+                    "the audit's decoding processes stopped abruptly (killed, out of memory, or started from a script "
+                    "without `if __name__ == '__main__':`, which worker processes need); finished batches are cached; "
+                    "use workers=0 to decode in this process"
+                ) from None
+            yield path, key, *result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

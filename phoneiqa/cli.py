@@ -169,13 +169,14 @@ def _assess(args: argparse.Namespace) -> int:
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
     from phoneiqa.assess import BACKENDS
+    from phoneiqa.audit import DEFAULT_BATCH_SIZE
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
     p.add_argument("--html", help="self-contained HTML report with thumbnails")
     p.add_argument("--probabilities", action="store_true", help="add p_<issue> columns (probability of level >= 1)")
-    p.add_argument("--workers", type=int, help="decoding processes (0: decode in the main process)")
-    p.add_argument("--batch-size", type=int, default=32, help="photos per model call and per cache commit")
+    p.add_argument("--workers", type=int, help="decoding processes (default: one per core; 0: none)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="photos per model call and cache commit")
     p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
     cache = p.add_mutually_exclusive_group()

@@ -33,11 +33,13 @@ from phoneiqa.cache import default_cache_dir
 from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
-from phoneiqa.preprocess import Preprocess, load_scaled, resize_image, size_groups
+from phoneiqa.preprocess import Preprocess, load_scaled, resize_image
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
 
+Part = tuple[str, str, Preprocess]
+"""An encoder part of a compiled model: (encoder name, ``"onnx"`` or ``"numpy"``, its preprocessing)."""
 NUMPY_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"photometric": photometric_features}
 """Encoder parts computed in numpy from uint8 ``[B, H, W, 3]`` pixels, by encoder name."""
 OPSET = 17
@@ -67,40 +69,61 @@ class Runtime:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self.parts = [(part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]]
+        self.parts: list[Part] = [
+            (part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]
+        ]
+        self.input_names = _input_names([kind for _, kind, _ in self.parts])
         self.short_side = max(p.short_side for _, _, p in self.parts)
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def predict_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> dict[str, np.ndarray]:
         """``score [B]``, ``probabilities [B, L, K]`` and ``levels [B, L]`` (those the model has)."""
+        return self.predict_inputs([prepare_inputs(image, self.parts) for image in images], batch_size)
+
+    def predict_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> dict[str, np.ndarray]:
+        """As :meth:`predict_images`, from each image's :func:`prepare_inputs` (batched by input size)."""
+        groups: dict[tuple, list[int]] = {}
+        for i, arrays in enumerate(inputs):
+            groups.setdefault(tuple(a.shape for a in arrays), []).append(i)
         out: dict[str, np.ndarray] = {}
-        for batch in size_groups(images, [p for _, _, p in self.parts], batch_size):
-            feeds: dict[str, np.ndarray] = {}
-            for i, (name, kind, p) in enumerate(self.parts):
-                pixels = np.stack([np.asarray(resize_image(images[j], p)) for j in batch])
-                if kind == "onnx":
-                    feeds[f"image_{i}"] = pixels
-                else:
-                    feeds[f"features_{i}"] = NUMPY_PARTS[name](pixels).astype(np.float32)
-            values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
-            if "potentials" in values:
-                values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
-            for key, value in values.items():
-                out.setdefault(key, np.zeros((len(images), *value.shape[1:]), dtype=value.dtype))[batch] = value
+        for group in groups.values():
+            for start in range(0, len(group), batch_size):
+                batch = group[start : start + batch_size]
+                feeds = {name: np.stack([inputs[j][k] for j in batch]) for k, name in enumerate(self.input_names)}
+                values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
+                if "potentials" in values:
+                    values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
+                for key, value in values.items():
+                    out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out
+
+    def assess_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> list[Assessment]:
+        """Assessments from each image's :func:`prepare_inputs` (what audit workers send)."""
+        keys = [lab.key for lab in self.graph.labels] if self.graph else []
+        out = self.predict_inputs(inputs, batch_size)
+        return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), keys, len(inputs))
 
     def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
         """As :meth:`phoneiqa.model.Model.assess`."""
-        keys = [lab.key for lab in self.graph.labels] if self.graph else []
 
         def predict(decoded: list[Image.Image]) -> list[Assessment]:
-            out = self.predict_images(decoded, batch_size)
-            return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), keys, len(decoded))
+            return self.assess_inputs([prepare_inputs(image, self.parts) for image in decoded], batch_size)
 
         return assess_batches(
             images, batch_size, lambda src, name: load_scaled(src, self.short_side, name=name), predict
         )
+
+
+def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray]:
+    """One decoded image as the compiled graph's inputs: for each network part its resized uint8
+    ``[H, W, 3]`` pixels, for each numpy part its features ``[D]``.  Pure numpy and Pillow, so audit
+    workers run it beside the decoding."""
+    arrays = []
+    for name, kind, p in parts:
+        pixels = np.asarray(resize_image(image, p))
+        arrays.append(pixels if kind == "onnx" else NUMPY_PARTS[name](pixels[None])[0].astype(np.float32))
+    return arrays
 
 
 def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
@@ -123,7 +146,7 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
         else torch.zeros(1, p.feature_dim)
         for p, kind in zip(parts, kinds, strict=True)
     ]
-    names = [f"image_{i}" if kind == "onnx" else f"features_{i}" for i, kind in enumerate(kinds)]
+    names = _input_names(kinds)
     outputs = (["score"] if model.score_head is not None else []) + (
         ["potentials"] if model.issue_head is not None else []
     )
@@ -167,20 +190,23 @@ def check_agreement(runtime: Runtime, model: Model) -> None:
             raise RuntimeUnsupported(f"the compiled model's {key} differs from PyTorch's by {diff:.2e}")
 
 
-def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None) -> Runtime:
-    """The runtime of a checkpoint: from the cache, or compiled (needs torch), checked and cached."""
+def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, threads: int | None = None) -> Runtime:
+    """The runtime of a checkpoint: from the cache, or compiled (needs torch), checked and cached.
+
+    ``threads``: ONNX Runtime's intra-op threads (default: all cores)."""
     from phoneiqa import __version__
 
     data = Path(checkpoint).read_bytes()
     key = f"{hashlib.sha256(data).hexdigest()[:20]}-{__version__}-r{FORMAT}"
     folder = (cache_dir or default_cache_dir()) / "runtime" / key
     if (folder / "spec.json").is_file() and (folder / "model.onnx").is_file():
-        return Runtime(folder / "model.onnx", json.loads((folder / "spec.json").read_text(encoding="utf-8")))
+        spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
+        return Runtime(folder / "model.onnx", spec, threads)
     from phoneiqa.model import Model
 
     model = Model.load(checkpoint)
     onnx, spec = compile_model(model)
-    runtime = Runtime(onnx, spec)
+    runtime = Runtime(onnx, spec, threads)
     check_agreement(runtime, model)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +217,11 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None) -
     except OSError as exc:
         warnings.warn(f"cannot cache the compiled model in {folder} ({exc}); it will be compiled again", stacklevel=2)
     return runtime
+
+
+def _input_names(kinds: Sequence[str]) -> list[str]:
+    """The graph's input names: ``image_i`` for network parts, ``features_i`` for numpy parts."""
+    return [f"image_{i}" if kind == "onnx" else f"features_{i}" for i, kind in enumerate(kinds)]
 
 
 def _tuples(preprocess: dict[str, Any]) -> dict[str, Any]:
