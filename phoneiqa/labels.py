@@ -6,13 +6,15 @@ import json
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from hexgraph import HexGraph
 from phoneiqa.errors import DataFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SpecLike = str | os.PathLike | dict
 
@@ -83,6 +85,8 @@ def read_labels_csv(
     ``mos`` (float64) when present.  Raises :class:`DataFormatError` naming the file, the row
     (1-based data row, as a spreadsheet shows it after the header) and the reason.
     """
+    import pandas as pd
+
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -94,6 +98,8 @@ def read_labels_csv(
 
 def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: str = "<frame>") -> pd.DataFrame:
     """Validate a label table already in memory; see :func:`read_labels_csv`."""
+    import pandas as pd
+
     graph = load_graph(spec)
     keys = [lab.key for lab in graph.labels]
     frame = frame.rename(columns=lambda c: str(c).strip())
