@@ -79,7 +79,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         s = metrics["score"]
         lines.append(
             f"score (n={s['n']}): SRCC {s['srcc']:.4f}  KRCC {s['krcc']:.4f}  PLCC {s['plcc']:.4f}  "
-            f"PLCC(fitted) {s['plcc_fitted']:.4f}  RMSE {s['rmse']:.3f}"
+            f"PLCC(fitted) {s['plcc_fitted']:.4f}  RMSE {s['rmse']:.3f}  EV {s.get('explained_variance', np.nan):.4f}"
         )
     if "issues" in metrics:
         lines.append(f"{'label':<18}{'acc':>7}{'always-none':>13}{'recall':>8}{'precision':>11}{'macro-F1':>10}")

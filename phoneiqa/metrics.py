@@ -27,7 +27,9 @@ def fit_logistic4(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def score_metrics(pred: Sequence[float], target: Sequence[float]) -> dict[str, float]:
-    """SRCC, KRCC, PLCC (raw and after the logistic fit), RMSE (raw and fitted) of predicted scores."""
+    """SRCC, KRCC, PLCC (raw and after the logistic fit), RMSE (raw and fitted) and explained
+    variance (``1 - Var(target - pred) / Var(target)``, as scikit-learn's ``explained_variance_score``)
+    of predicted scores."""
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if pred.shape != target.shape or pred.size < 3:
@@ -40,6 +42,7 @@ def score_metrics(pred: Sequence[float], target: Sequence[float]) -> dict[str, f
         "plcc_fitted": float(stats.pearsonr(fitted, target)[0]),
         "rmse": float(np.sqrt(np.mean((pred - target) ** 2))),
         "rmse_fitted": float(np.sqrt(np.mean((fitted - target) ** 2))),
+        "explained_variance": float(1.0 - np.var(target - pred) / np.var(target)) if np.var(target) else float("nan"),
         "n": int(pred.size),
     }
 

@@ -154,7 +154,7 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
-        torch.onnx.export(
+        _export(
             graph_module,
             tuple(example),
             buffer,
@@ -172,6 +172,16 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
         "issue_spec": model.issue_head.config["spec"] if model.issue_head is not None else None,
     }
     return buffer.getvalue(), spec
+
+
+def _export(*args: Any, **kwargs: Any) -> None:
+    """``torch.onnx.export``, its failures (an operator with no ONNX form) as :class:`RuntimeUnsupported`."""
+    import torch
+
+    try:
+        torch.onnx.export(*args, **kwargs)
+    except Exception as exc:
+        raise RuntimeUnsupported(f"cannot export to ONNX ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
 
 
 def check_agreement(runtime: Runtime, model: Model) -> None:

@@ -71,6 +71,14 @@ def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
     raise ValueError(f"head inputs {part!r} is not a part of encoder {encoder.name!r}")
 
 
+def part_layout(encoder: Encoder, part: str | None) -> list[list[int]]:
+    """The feature layout (see :meth:`~phoneiqa.encoders.base.Encoder.layout`) of the columns that
+    :func:`part_columns` selects, as JSON-able lists (heads that read spatial maps get it)."""
+    if part is not None:
+        encoder = next(enc for enc in getattr(encoder, "parts", [encoder]) if enc.name == part)
+    return [list(shape) for shape in encoder.layout()]
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run; saved into the checkpoint."""
@@ -276,6 +284,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
         if getattr(HEADS.get(head_cfg.name), "needs_encoder", False):
             kwargs["encoder"] = encoder
         start, stop = columns[kind] = part_columns(encoder, head_cfg.inputs)
+        if getattr(HEADS.get(head_cfg.name), "needs_layout", False):
+            kwargs["layout"] = part_layout(encoder, head_cfg.inputs)
         head = create_head(head_cfg.name, in_features=stop - start, **kwargs)
         y_tr = torch.as_tensor(getattr(train_t, target)[tr_mask], dtype=torch.float32 if kind == "score" else None)
         y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)

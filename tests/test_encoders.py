@@ -221,6 +221,25 @@ def test_lite_features(lite0, photos):
     assert head.shape == (2, 2560) and (head[:, :1280] >= 0).all() and (head[:, :1280] <= 6).all()  # ReLU6 means
 
 
+def test_lite_grid_maps_pool_each_stage_to_cells(lite0, photos):
+    """One cell per map is the spatial mean (the statistics' mean columns); 2×2 cells average to it; the
+    layout names the maps' shapes in feature order."""
+    stats = create_encoder("effnet-lite0", short_side=128, stages=(5, 6)).encode(photos)
+    means = torch.cat([stats[:, :192], stats[:, 384:704]], dim=1)
+    one = create_encoder("effnet-lite0", short_side=128, stages=(5, 6), grid=1)
+    assert one.layout() == [(192, 1, 1), (320, 1, 1)] and one.feature_dim == 512
+    assert torch.allclose(one.encode(photos), means, atol=1e-5)
+    two = create_encoder("effnet-lite0", short_side=128, stages=(6,), grid=2)
+    cells = two.encode(photos).view(2, 320, 2, 2)
+    # the sample photos give stride-32 maps of even height and width: equal cells, which average to the mean
+    assert torch.allclose(cells.mean((2, 3)), means[:, 192:], atol=1e-5)
+    assert two.encoder_id().endswith("|stages6|grid2")
+    both = create_encoder("effnet-lite0+photometric", **{"effnet-lite0": {"grid": 3, "stages": (6,)}})
+    assert both.layout() == [(320, 3, 3), (56,)] and both.feature_dim == 320 * 9 + 56
+    with pytest.raises(ValueError, match="grid"):
+        create_encoder("effnet-lite0", grid=0)
+
+
 def test_lite_stage_validation():
     with pytest.raises(ValueError, match="stages"):
         create_encoder("effnet-lite0", stages=(8,))

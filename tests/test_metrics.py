@@ -19,6 +19,8 @@ def test_score_metrics_hand_worked():
     # pearson by hand: x-mean = (-1.5,-.5,.5,1.5), y-mean = (-15,5,-5,15): cov = 22.5+(-2.5)+(-2.5)+22.5 = 40
     assert m["plcc"] == pytest.approx(40 / np.sqrt(5 * 500))
     assert m["rmse"] == pytest.approx(np.sqrt(np.mean((pred - target) ** 2)))
+    # residuals (9,28,17,36), mean 22.5: var = (182.25+30.25+30.25+182.25)/4 = 106.25; var(target) = 125
+    assert m["explained_variance"] == pytest.approx(1 - 106.25 / 125)
     assert m["n"] == 4
 
 

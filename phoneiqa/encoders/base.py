@@ -52,6 +52,11 @@ class Encoder(nn.Module):
         """What identifies the weights (file name, tag or 'random'); part of :meth:`encoder_id`."""
         return "none"
 
+    def layout(self) -> list[tuple[int, ...]]:
+        """The shapes that the feature vector concatenates, flattened in order: ``(D,)`` for a
+        vector, ``(C, H, W)`` for a spatial map (channel-major).  Heads that read maps use it."""
+        return [(self.feature_dim,)]
+
     def train(self, mode: bool = True) -> Encoder:
         """Keep the encoder in eval mode, whatever ``mode`` says (see the class docstring)."""
         return super().train(False)
@@ -89,6 +94,9 @@ class ConcatEncoder(Encoder):
 
     def weights_id(self) -> str:
         return "+".join(part.weights_id() for part in self.parts)
+
+    def layout(self) -> list[tuple[int, ...]]:
+        return [shape for part in self.parts for shape in part.layout()]
 
     def to_tensor(self, image: Image.Image) -> Tensor:
         raise TypeError("a ConcatEncoder has one preprocessing per part; call encode()")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from phoneiqa.encoders import ENCODERS
@@ -124,8 +125,10 @@ class EfficientNetLiteEncoder(Encoder):
     """Frozen ImageNet EfficientNet-Lite; features are per-stage spatial means and standard deviations.
 
     ``stages``: which outputs to summarise, 0..6 the block stages (strides 2, 4, 8, 16, 16, 32,
-    32) and :data:`HEAD` (7) the final 1280-channel conv head (default: 0..6).  ``net`` is the whole timm model,
-    ImageNet classifier included (BatchNorms folded).
+    32) and :data:`HEAD` (7) the final 1280-channel conv head (default: 0..6).  ``grid``: instead
+    of statistics, each stage's map average-pooled to ``grid × grid`` cells (whatever the image's
+    aspect ratio), for heads with spatial attention or superpixel pooling (see :meth:`layout`).
+    ``net`` is the whole timm model, ImageNet classifier included (BatchNorms folded).
     """
 
     onnx_exportable = True
@@ -137,6 +140,7 @@ class EfficientNetLiteEncoder(Encoder):
         short_side: int = 384,
         max_long_side: int | None = 768,
         flip: bool = False,
+        grid: int | None = None,
     ) -> None:
         super().__init__()
         import timm
@@ -145,8 +149,11 @@ class EfficientNetLiteEncoder(Encoder):
             raise ValueError(f"EfficientNet-Lite variant must be 0, 1 or 2, got {variant}")
         if not stages or any(s not in ALL_STAGES for s in stages) or len(set(stages)) != len(stages):
             raise ValueError(f"stages must be distinct values in {ALL_STAGES}, got {tuple(stages)}")
+        if grid is not None and grid < 1:
+            raise ValueError(f"grid must be a positive number of cells, got {grid}")
         self.name = f"effnet-lite{variant}"
         self.stages = tuple(sorted(stages))
+        self.grid = grid
         self.preprocess = Preprocess(short_side, max_long_side, flip=flip, mean=LITE_MEAN, std=LITE_STD)
         self.net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
         self.weights_path = lite_weights_path(variant)
@@ -160,13 +167,20 @@ class EfficientNetLiteEncoder(Encoder):
         self.requires_grad_(False)
         self.eval()
         with torch.no_grad():
-            self.feature_dim = self(torch.zeros(1, 3, 32, 32)).shape[1]
+            self.channels = [fmap.shape[1] for fmap in self.stage_outputs(torch.zeros(1, 3, 32, 32))]
+        self.feature_dim = sum(c * (grid * grid if grid else 2) for c in self.channels)
 
     def weights_id(self) -> str:
         return self.weights_path.name
 
     def encoder_id(self) -> str:
-        return f"{super().encoder_id()}|stages{''.join(map(str, self.stages))}"
+        grid = f"|grid{self.grid}" if self.grid else ""
+        return f"{super().encoder_id()}|stages{''.join(map(str, self.stages))}{grid}"
+
+    def layout(self) -> list[tuple[int, ...]]:
+        if self.grid is None:
+            return [(self.feature_dim,)]
+        return [(c, self.grid, self.grid) for c in self.channels]
 
     def stage_outputs(self, x: Tensor) -> list[Tensor]:
         """Feature maps of the selected stages for a normalised batch ``[B, 3, H, W]``."""
@@ -183,6 +197,9 @@ class EfficientNetLiteEncoder(Encoder):
         return outputs
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.grid is not None:
+            maps = [F.adaptive_avg_pool2d(fmap, self.grid).flatten(1) for fmap in self.stage_outputs(x)]
+            return torch.cat(maps, dim=1)
         parts = []
         for fmap in self.stage_outputs(x):
             std, mean = torch.std_mean(fmap, dim=(2, 3), correction=0)
