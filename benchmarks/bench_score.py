@@ -1,12 +1,18 @@
-"""CLIVE score accuracy of the score heads on frozen features, median over 5 seeded 80/20 splits.
+"""CLIVE score accuracy and cost of the score heads on frozen features, median over 5 seeded 80/20 splits.
 
     python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 5]
-        [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1]
+        [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet dpam]
 
 Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the MLP
-head, the QCERN head, and the QCERN head with N = 1 (no auxiliary images).  Features are computed
-once (cached on disk).  The N = 1 head puts every image in its own group with all M pivots, so an
-epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the table prints each row's epochs).
+head, the QCERN head, the QCERN head with N = 1 (no auxiliary images) — these four on ``--encoder``
+— and the two heads that read spatial maps, each on the encoder it is made for: QualityNet's
+dual-stream attention on the 7×7 stage-6 maps of EfficientNet-Lite0 and -Lite2, and the DPAM-style
+head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric statistics (all at
+short side 288).  Features are computed once (cached on disk).  The N = 1 head puts every image in
+its own group with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs``
+caps it (the table prints each row's epochs).  Cost columns: the numbers the head stores
+(parameters and buffers), and the milliseconds per image of the encoder (decoded image in, one at
+a time) and of the head.
 Needs ../shared/data/clive.
 """
 
@@ -24,28 +30,71 @@ import torch
 
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
-from phoneiqa.heads import create_head
+from phoneiqa.heads import HEADS, create_head
 from phoneiqa.metrics import score_metrics
-from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, validate_score
+from phoneiqa.preprocess import load_scaled
+from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, part_layout, validate_score
 
 CLIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clive"
 
 
+def make_head(name: str, encoder, **args):
+    """The head ``name`` for ``encoder``'s features (with their layout when the head reads maps)."""
+    if getattr(HEADS.get(name), "needs_layout", False):
+        args["layout"] = part_layout(encoder, None)
+    return create_head(name, in_features=encoder.feature_dim, **args)
+
+
 def head_runner(name: str, epochs: int | None = None, **args):
-    def run(x_tr, y_tr, x_te, cfg: TrainConfig) -> np.ndarray:
+    def run(encoder, x_tr, y_tr, x_te, cfg: TrainConfig):
         torch.manual_seed(cfg.seed)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=epochs)
-        head = create_head(name, in_features=x_tr.shape[1], **args)
+        head = make_head(name, encoder, **args)
         # early stopping on a split of the training part only; the test part stays unseen
         n_val = len(x_tr) // 8
         fit_head(head, x_tr[n_val:], y_tr[n_val:], x_tr[:n_val], y_tr[:n_val], validate_score, cfg, name)
-        return head.predict(x_te).numpy()
+        return head, head.predict(x_te).numpy()
 
     return run
 
 
-METHODS = ("ridge", "mlp", "qcern", "qcern-n1")
+METRICS = ("srcc", "plcc", "plcc_fitted", "krcc", "rmse", "explained_variance")
+METHODS = ("ridge", "mlp", "qcern", "qcern-n1", "qualitynet", "dpam")
+MAP_SIDE = {"short_side": 288, "max_long_side": 576}
+ENCODERS = {
+    "qualitynet": (
+        "effnet-lite0+effnet-lite2",
+        {name: {"stages": [6], "grid": 7, **MAP_SIDE} for name in ("effnet-lite0", "effnet-lite2")},
+    ),
+    "dpam": (
+        "effnet-lite0+slic+photometric",
+        {
+            "effnet-lite0": {"stages": [4], "grid": 14, **MAP_SIDE},
+            "slic": {"n_segments": 16, "grid": 14},
+            "photometric": {"short_side": 192, "max_long_side": 384},
+        },
+    ),
+}
+"""The encoder each map-reading head is benchmarked on (the others use ``--encoder``)."""
+
+
+def encoder_ms(encoder, images: list) -> float:
+    """Milliseconds per image of ``encoder.encode`` on decoded images, one at a time (after a warm-up)."""
+    encoder.encode(images[:1])
+    start = time.perf_counter()
+    for image in images:
+        encoder.encode([image])
+    return 1000 * (time.perf_counter() - start) / len(images)
+
+
+def head_ms(head, x: torch.Tensor, reps: int = 20) -> float:
+    """Milliseconds of ``head.predict`` on one image's features."""
+    head.predict(x[:1])
+    start = time.perf_counter()
+    for i in range(reps):
+        head.predict(x[i % len(x) : i % len(x) + 1])
+    return 1000 * (time.perf_counter() - start) / reps
 
 
 def main() -> None:
@@ -61,42 +110,58 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     source = DataSource(str(CLIVE / "mos.csv"), str(CLIVE / "images"), rename={"image": "filename"}, ignore=["mos_std"])
     table = load_table([source], "smartphone6")
-    encoder = create_encoder(args.encoder, **args.encoder_args).eval()
-    start = time.perf_counter()
-    x = cached_features(encoder, table.paths)
-    print(f"{args.encoder}: {x.shape[1]} features for {len(x)} images in {time.perf_counter() - start:.0f} s")
     y = torch.as_tensor(table.mos, dtype=torch.float32)
+    specs = {m: ENCODERS.get(m, (args.encoder, args.encoder_args)) for m in args.methods}
+    keys = {m: json.dumps(spec) for m, spec in specs.items()}
+    encoders, features, enc_ms = {}, {}, {}
+    timing_images = [load_scaled(path, 384) for path in table.paths[:16]]
+    for key in sorted(set(keys.values())):
+        name, enc_args = json.loads(key)
+        encoders[key] = encoder = create_encoder(name, **enc_args).eval()
+        start = time.perf_counter()
+        features[key] = cached_features(encoder, table.paths)
+        print(f"{name}: {encoder.feature_dim} features for {len(y)} images in {time.perf_counter() - start:.0f} s")
+        enc_ms[key] = encoder_ms(encoder, timing_images)
 
     runners = {
         "ridge": ("ridge", "-", head_runner("ridge")),
         "mlp": ("mlp", args.epochs, head_runner("mlp")),
         "qcern": ("qcern (N=18)", args.epochs, head_runner("qcern")),
         "qcern-n1": ("qcern (N=1)", args.n1_epochs, head_runner("qcern", epochs=args.n1_epochs, n_images=1)),
+        "qualitynet": ("qualitynet", args.epochs, head_runner("qualitynet")),
+        "dpam": ("dpam", args.epochs, head_runner("dpam")),
     }
-    methods = {runners[m][0]: runners[m][2] for m in args.methods}
-    epochs = {runners[m][0]: runners[m][1] for m in args.methods}
-    results: dict[str, list[dict]] = {name: [] for name in methods}
-    seconds: dict[str, float] = dict.fromkeys(methods, 0.0)
+    rows = {m: runners[m][0] for m in args.methods}
+    results: dict[str, list[dict]] = {m: [] for m in args.methods}
+    seconds: dict[str, float] = dict.fromkeys(args.methods, 0.0)
+    cost: dict[str, tuple[int, float]] = {}
     for seed in range(args.splits):
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = len(y) // 5
         te, tr = torch.as_tensor(order[:n_test]), torch.as_tensor(order[n_test:])
         cfg = TrainConfig(train_data=[], seed=seed, epochs=args.epochs)
-        for name, run in methods.items():
+        for m in args.methods:
+            x = features[keys[m]]
             t0 = time.perf_counter()
-            pred = run(x[tr], y[tr], x[te], cfg)
-            seconds[name] += time.perf_counter() - t0
-            results[name].append(score_metrics(pred, y[te].numpy()))
+            head, pred = runners[m][2](encoders[keys[m]], x[tr], y[tr], x[te], cfg)
+            seconds[m] += time.perf_counter() - t0
+            results[m].append(score_metrics(pred, y[te].numpy()))
+            cost[m] = (sum(v.numel() for v in head.state_dict().values()), head_ms(head, x[te]))
 
-    print(f"\nCLIVE ({len(y)} images), {args.encoder} frozen, median of {args.splits} seeded 80/20 splits")
-    print(f"{'head':<16}{'epochs':>7}{'SRCC':>8}{'PLCC':>8}{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}{'s/split':>9}")
-    base = statistics.median(r["srcc"] for r in next(iter(results.values())))
-    for name, rows in results.items():
-        med = {k: statistics.median(r[k] for r in rows) for k in ("srcc", "plcc", "plcc_fitted", "krcc", "rmse")}
+    print(f"\nCLIVE ({len(y)} images), frozen encoders, median of {args.splits} seeded 80/20 splits")
+    print(
+        f"{'head':<14}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'PLCC':>8}{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
+        f"{'EV':>7}{'s/split':>9}{'weights':>10}{'enc ms':>8}{'head ms':>9}"
+    )
+    for m in args.methods:
+        med = {k: statistics.median(r[k] for r in results[m]) for k in METRICS}
+        weights, ms = cost[m]
         print(
-            f"{name:<16}{epochs[name]!s:>7}{med['srcc']:>8.4f}{med['plcc']:>8.4f}{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}"
-            f"{med['rmse']:>8.2f}{seconds[name] / args.splits:>9.1f}   SRCC vs first row {med['srcc'] - base:+.4f}"
+            f"{rows[m]:<14}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}{med['plcc']:>8.4f}"
+            f"{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}{med['rmse']:>8.2f}{med['explained_variance']:>7.3f}"
+            f"{seconds[m] / args.splits:>9.1f}{weights:>10d}{enc_ms[keys[m]]:>8.1f}{ms:>9.2f}"
         )
+    print("\nencoder arguments:", json.dumps({m: specs[m][1] for m in args.methods}))
 
 
 if __name__ == "__main__":
