@@ -112,16 +112,27 @@ def mae_loss(pred: Tensor, target: Tensor, beta: float = 1.0) -> Tensor:
     return F.smooth_l1_loss(pred, target, beta=beta)
 
 
-def plcc_loss(pred: Tensor, target: Tensor, eps: float = 1e-8) -> Tensor:
-    """``1 - r`` with ``r`` the Pearson correlation of the two 1-D tensors (0 best, 2 worst).
+CONSTANT_VARIANCE = 1e-8
+"""A batch whose predictions or targets vary less than this (mean squared deviation) has no PLCC term."""
 
-    ``r = Σ a b / sqrt(Σ a² Σ b² + ε)`` on the centred values ``a``, ``b``: a constant prediction
-    (or a batch of one) gives r = 0 and finite gradients instead of 0/0.
+
+def plcc_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """``1 - r`` for the Pearson correlation ``r`` of two 1-D tensors, 0 where ``r`` is undefined.
+
+    A batch of fewer than two values, or one where the predictions or the targets are constant
+    (variance below :data:`CONSTANT_VARIANCE`), contributes 0 with zero gradient, so tiny last
+    batches add neither noise nor NaNs (other loss terms still train on them).
     """
+    if pred.numel() < 2:
+        return pred.sum() * 0.0
     a = pred - pred.mean()
     b = target - target.mean()
-    r = (a * b).sum() / torch.sqrt((a * a).sum() * (b * b).sum() + eps)
-    return 1.0 - r
+    saa, sbb = (a * a).sum(), (b * b).sum()
+    floor = CONSTANT_VARIANCE * pred.numel()
+    defined = (saa > floor) & (sbb > floor)
+    # the clamp keeps the unused branch finite, so torch.where passes no NaN gradient back
+    r = (a * b).sum() / torch.sqrt((saa * sbb).clamp_min(floor * floor))
+    return torch.where(defined, 1.0 - r, torch.zeros_like(r))
 
 
 # ------------------------------------------------------------------ issue-head losses

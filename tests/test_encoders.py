@@ -20,7 +20,7 @@ from phoneiqa.encoders.photometric import FEATURE_NAMES
 from phoneiqa.errors import DataFormatError
 from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, output_size, resize_image
 
-BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric"]
+BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric", "slic"]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,6 @@ def list_heads() -> list[str]:
 
 
 # built-in heads register themselves on import
-from phoneiqa.heads import issues, mlp, qcern, ridge  # noqa: E402, F401
+from phoneiqa.heads import dpam, issues, mlp, qcern, qualitynet, ridge  # noqa: E402, F401
 
 __all__ = ["HEADS", "IssueHead", "ScoreHead", "create_head", "list_heads"]
