@@ -63,13 +63,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", nargs="?", help="training config JSON (see phoneiqa/configs/)")
+    p.add_argument("config", nargs="?", help="training config JSON (e.g. phoneiqa/pretrained/default.json)")
     p.add_argument("--out", required=True, help="output folder for model.pt, metrics.json, curves.png")
     p.add_argument("--csv", action="append", default=[], help="label CSV (repeatable; instead of a config)")
     p.add_argument("--images", action="append", default=[], help="image folder of the matching --csv")
     p.add_argument("--val-csv", help="validation CSV (default: a seeded split of the training rows)")
     p.add_argument("--encoder", help="encoder name, e.g. effnet-lite0 or effnet-lite2+photometric")
-    p.add_argument("--score-head", help="score head name (qcern, mlp) or 'none'")
+    p.add_argument("--score-head", help="score head name (ridge, mlp, qcern, qualitynet, dpam) or 'none'")
     p.add_argument("--issue-head", help="issue head name (hex-linear, hex-coop) or 'none'")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)

@@ -3,8 +3,11 @@
 import json
 import os
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 # Test tensors are small: one intra-op thread is faster and immune to oversubscription on shared 2-core machines.
 torch.set_num_threads(1)
@@ -34,3 +37,18 @@ def tiny_clip(tmp_path_factory):
     open_clip.add_model_config(path)
     torch.manual_seed(0)
     return create_encoder("clip", model_name=name)
+
+
+@pytest.fixture
+def scored_images(tmp_path):
+    """24 small textured images whose ``mos`` follows their brightness: (the CSV's path, the image paths)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(24):
+        level = 30 + 190 * i / 23
+        texture = rng.normal(0, 25, size=(64, 96, 1)) + np.array([1.0, 0.9, 0.8]) * level
+        name = f"img_{i:02d}.png"
+        Image.fromarray(np.clip(texture, 0, 255).astype(np.uint8)).save(tmp_path / name)
+        rows.append({"filename": name, "mos": round(20 + 60 * i / 23 + rng.normal(0, 3), 2)})
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    return tmp_path / "labels.csv", [tmp_path / row["filename"] for row in rows]

@@ -6,7 +6,6 @@ import json
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -191,24 +190,8 @@ def test_real_config_size():
 
 
 # ------------------------------------------------------------------ end to end
-def tiny_dataset(root, n: int = 24) -> tuple:
-    """``n`` small images (a bright or dark square on a textured background) and a mos CSV."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        level = rng.uniform(0.2, 1.0)
-        pixels = rng.uniform(0, 80, size=(64, 96, 3))
-        top, left = rng.integers(0, 32), rng.integers(0, 48)
-        pixels[top : top + 32, left : left + 48] = 255 * level * rng.uniform(0.6, 1.0, size=3)
-        name = f"img{i:02d}.png"
-        Image.fromarray(pixels.astype(np.uint8)).save(root / name)
-        rows.append({"filename": name, "mos": round(100 * level, 2)})
-    pd.DataFrame(rows).to_csv(root / "mos.csv", index=False)
-    return root / "mos.csv", [root / r["filename"] for r in rows]
-
-
-def test_train_end_to_end(tmp_path):
-    csv, paths = tiny_dataset(tmp_path)
+def test_train_end_to_end(scored_images, tmp_path):
+    csv, paths = scored_images
     tiny = {"short_side": 64, "max_long_side": 96}
     cfg = TrainConfig(
         train_data=[DataSource(str(csv))],
