@@ -135,6 +135,14 @@ def plcc_loss(pred: Tensor, target: Tensor) -> Tensor:
     return torch.where(defined, 1.0 - r, torch.zeros_like(r))
 
 
+def mae_plcc_loss(
+    pred: Tensor, target: Tensor, mae_weight: float = 1.0, plcc_weight: float = 1.0
+) -> tuple[Tensor, dict[str, float]]:
+    """``mae_weight · mae_loss + plcc_weight · plcc_loss`` and its parts (floats, for the logs)."""
+    mae, plcc = mae_loss(pred, target), plcc_loss(pred, target)
+    return mae_weight * mae + plcc_weight * plcc, {"mae": float(mae.detach()), "plcc": float(plcc.detach())}
+
+
 # ------------------------------------------------------------------ issue-head losses
 def _class_factor(g: Tensor, positive: Tensor | float, negative: Tensor | float) -> Tensor:
     """``positive`` where g = 1, ``negative`` where g = 0, linear in between (soft targets)."""

@@ -15,6 +15,8 @@ Everything ``predict`` needs must live in the head's ``state_dict`` (buffers inc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from torch import Tensor, nn
@@ -49,3 +51,14 @@ class IssueHead(Head):
 
     def prepare(self, features: Tensor, levels: Tensor) -> None:
         """Fit data-dependent parts (e.g. class-balanced weights) before training."""
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Run a block in eval mode (no dropout, running BatchNorm statistics), then restore the module's mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)

@@ -38,8 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead
-from phoneiqa.losses import mae_loss, plcc_loss
+from phoneiqa.heads.base import ScoreHead, evaluating
+from phoneiqa.losses import mae_plcc_loss
 
 EMPTY_AREA = 1e-6
 """A slot whose cell fractions sum to at most this (in cells) is empty."""
@@ -260,24 +260,17 @@ class DPAMHead(ScoreHead):
     # ------------------------------------------------------------------ training and inference
     def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
         target = (scores.to(self.score_mean) - self.score_mean) / self.score_std
-        pred = self._forward(features)
-        mae = mae_loss(pred, target)
-        plcc = plcc_loss(pred, target)
-        value = self.config["mae_weight"] * mae + self.config["plcc_weight"] * plcc
-        return value, {"mae": float(mae.detach()), "plcc": float(plcc.detach())}
+        weights = self.config["mae_weight"], self.config["plcc_weight"]
+        return mae_plcc_loss(self._forward(features), target, *weights)
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> Tensor:
         """Scores ``[B]`` on the scale of the training targets, computed in eval mode (no dropout)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             features = features.to(self.score_mean)
             out = [self._forward(chunk) for chunk in features.split(PREDICT_CHUNK)]
             pred = torch.cat(out) if out else features.new_zeros(0)
             return pred * self.score_std + self.score_mean
-        finally:
-            self.train(was_training)
 
 
 def _std_from_sums(sums: Tensor, count: int) -> Tensor:

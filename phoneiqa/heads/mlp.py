@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead
+from phoneiqa.heads.base import ScoreHead, evaluating
 from phoneiqa.losses import mae_loss
 
 
@@ -57,12 +57,8 @@ class MLPHead(ScoreHead):
     @torch.no_grad()
     def predict(self, features: Tensor) -> Tensor:
         """Scores ``[B]`` on the scale of the training targets, computed in eval mode (no dropout)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self._forward(features) * self.score_std + self.score_mean
-        finally:
-            self.train(was_training)
 
 
 def _safe_std(x: Tensor) -> Tensor:

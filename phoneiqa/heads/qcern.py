@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead
+from phoneiqa.heads.base import ScoreHead, evaluating
 from phoneiqa.losses import center_loss, gather_pivots, gol_metric_loss, mae_loss, order_loss
 
 PLACEMENTS = ("lloyd-max", "uniform")
@@ -355,7 +354,7 @@ class QCERNHead(ScoreHead):
     def predict(self, features: Tensor) -> Tensor:
         """Scores ``[B]``, computed in eval mode; an image's score does not depend on the rest of the batch."""
         self._check_prepared()
-        with _evaluating(self):
+        with evaluating(self):
             scores = [
                 project_scores(h.unsqueeze(1), p, self.pivot_scores)[:, 0] for h, p in self._inference_groups(features)
             ]
@@ -367,22 +366,11 @@ class QCERNHead(ScoreHead):
         over the images' groups ``[M, C]`` and the pivot scores ``[M]``."""
         self._check_prepared()
         tokens, pivot_sum = [], torch.zeros_like(self.pivots)
-        with _evaluating(self):
+        with evaluating(self):
             for h, p in self._inference_groups(features):
                 tokens.append(h)
                 pivot_sum += p.sum(0)
         return torch.cat(tokens), pivot_sum / max(len(features), 1), self.pivot_scores.clone()
-
-
-@contextmanager
-def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Run a block in eval mode (no dropout), then restore the module's previous mode."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
 
 
 def _loss_weights(losses: dict[str, float] | None) -> dict[str, float]:

@@ -38,8 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead
-from phoneiqa.losses import mae_loss, plcc_loss
+from phoneiqa.heads.base import ScoreHead, evaluating
+from phoneiqa.losses import mae_plcc_loss
 
 
 class SpatialAttention(nn.Module):
@@ -218,21 +218,14 @@ class QualityNetHead(ScoreHead):
 
     def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
         target = (scores.to(self.score_mean) - self.score_mean) / self.score_std
-        pred = self.standardised_score(features)
-        mae = mae_loss(pred, target)
-        plcc = plcc_loss(pred, target)
-        value = self.config["mae_weight"] * mae + self.config["plcc_weight"] * plcc
-        return value, {"mae": float(mae.detach()), "plcc": float(plcc.detach())}
+        weights = self.config["mae_weight"], self.config["plcc_weight"]
+        return mae_plcc_loss(self.standardised_score(features), target, *weights)
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> Tensor:
         """Scores ``[B]`` on the training targets' scale, in eval mode (no dropout, running BN statistics)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with evaluating(self):
             return self(features)
-        finally:
-            self.train(was_training)
 
 
 def _check_layout(in_features: int, layout: Sequence[Sequence[int]]) -> list[list[int]]:
