@@ -1,19 +1,21 @@
 """CLIVE score accuracy and cost of the score heads on frozen features, median over 5 seeded 80/20 splits.
 
     python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 5]
-        [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet dpam]
+        [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet ridge@qualitynet ...]
 
 Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the MLP
 head, the QCERN head, the QCERN head with N = 1 (no auxiliary images) — these four on ``--encoder``
 — and the two heads that read spatial maps, each on the encoder it is made for: QualityNet's
 dual-stream attention on the 7×7 stage-6 maps of EfficientNet-Lite0 and -Lite2, and the DPAM-style
 head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric statistics (all at
-short side 288).  Features are computed once (cached on disk).  The N = 1 head puts every image in
-its own group with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs``
-caps it (the table prints each row's epochs).  Cost columns: the numbers the head stores
-(parameters and buffers), and the milliseconds per image of the encoder (decoded image in, one at
-a time) and of the head.
-Needs ../shared/data/clive.
+short side 288); ``ridge@qualitynet`` and ``ridge@dpam`` are the ridge head on those same
+features, to tell what a head adds from what its features give.
+
+Features are computed once (cached on disk).  The N = 1 head puts every image in its own group
+with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the
+table prints each row's epochs).  Cost columns: the numbers the head stores (parameters and
+buffers), and the milliseconds per image of the encoder (decoded image in, one at a time) and of
+the head.  Needs ../shared/data/clive.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def head_runner(name: str, epochs: int | None = None, **args):
 
 
 METRICS = ("srcc", "plcc", "plcc_fitted", "krcc", "rmse", "explained_variance")
-METHODS = ("ridge", "mlp", "qcern", "qcern-n1", "qualitynet", "dpam")
+METHODS = ("ridge", "mlp", "qcern", "qcern-n1", "qualitynet", "ridge@qualitynet", "dpam", "ridge@dpam")
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
     "qualitynet": (
@@ -111,7 +113,7 @@ def main() -> None:
     source = DataSource(str(CLIVE / "mos.csv"), str(CLIVE / "images"), rename={"image": "filename"}, ignore=["mos_std"])
     table = load_table([source], "smartphone6")
     y = torch.as_tensor(table.mos, dtype=torch.float32)
-    specs = {m: ENCODERS.get(m, (args.encoder, args.encoder_args)) for m in args.methods}
+    specs = {m: ENCODERS.get(m.split("@")[-1], (args.encoder, args.encoder_args)) for m in args.methods}
     keys = {m: json.dumps(spec) for m, spec in specs.items()}
     encoders, features, enc_ms = {}, {}, {}
     timing_images = [load_scaled(path, 384) for path in table.paths[:16]]
@@ -130,6 +132,8 @@ def main() -> None:
         "qcern-n1": ("qcern (N=1)", args.n1_epochs, head_runner("qcern", epochs=args.n1_epochs, n_images=1)),
         "qualitynet": ("qualitynet", args.epochs, head_runner("qualitynet")),
         "dpam": ("dpam", args.epochs, head_runner("dpam")),
+        "ridge@qualitynet": ("ridge@qualitynet", "-", head_runner("ridge")),
+        "ridge@dpam": ("ridge@dpam", "-", head_runner("ridge")),
     }
     rows = {m: runners[m][0] for m in args.methods}
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
@@ -150,14 +154,14 @@ def main() -> None:
 
     print(f"\nCLIVE ({len(y)} images), frozen encoders, median of {args.splits} seeded 80/20 splits")
     print(
-        f"{'head':<14}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'PLCC':>8}{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
+        f"{'head':<18}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'PLCC':>8}{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
         f"{'EV':>7}{'s/split':>9}{'weights':>10}{'enc ms':>8}{'head ms':>9}"
     )
     for m in args.methods:
         med = {k: statistics.median(r[k] for r in results[m]) for k in METRICS}
         weights, ms = cost[m]
         print(
-            f"{rows[m]:<14}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}{med['plcc']:>8.4f}"
+            f"{rows[m]:<18}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}{med['plcc']:>8.4f}"
             f"{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}{med['rmse']:>8.2f}{med['explained_variance']:>7.3f}"
             f"{seconds[m] / args.splits:>9.1f}{weights:>10d}{enc_ms[keys[m]]:>8.1f}{ms:>9.2f}"
         )
