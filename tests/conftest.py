@@ -1,7 +1,11 @@
 """Shared test settings and fixtures."""
 
 import json
+import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,3 +56,35 @@ def scored_images(tmp_path):
         rows.append({"filename": name, "mos": round(20 + 60 * i / 23 + rng.normal(0, 3), 2)})
     pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
     return tmp_path / "labels.csv", [tmp_path / row["filename"] for row in rows]
+
+
+@pytest.fixture
+def open_tmp_path():
+    """A temporary folder every user can enter (``tmp_path``'s parents are private to root)."""
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+@pytest.fixture
+def unprivileged():
+    """``unprivileged(fn, *args)``: ``fn(*args)`` as an ordinary user (see :func:`_run_unprivileged`)."""
+    return _run_unprivileged
+
+
+def _run_unprivileged(fn, *args):
+    """``fn(*args)`` as an ordinary user: in a forked child as ``nobody`` (uid 65534) when the tests run
+    as root, who ignores file permissions; directly otherwise.  ``fn`` must be a module-level function."""
+    if os.geteuid() != 0:
+        return fn(*args)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(_as_nobody, (fn, *args))
+
+
+def _as_nobody(fn, *args):
+    os.setgid(65534)
+    os.setuid(65534)
+    return fn(*args)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-import multiprocessing
-import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -113,26 +110,18 @@ def test_missing_paths_and_explicit_files_are_reported(library, tmp_path):
     assert not np.isnan(table["score"].iloc[1])
 
 
-def test_unreadable_files_and_folders_are_reported_as_permission_denied(library):
+def test_unreadable_files_and_folders_are_reported_as_permission_denied(library, open_tmp_path, unprivileged):
     _, photos, _ = library
-    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        locked_file, locked_dir = root / "locked.jpg", root / "locked"
-        locked_file.write_bytes(photos[1].read_bytes())
-        locked_dir.mkdir()
-        (locked_dir / "inside.jpg").write_bytes(photos[1].read_bytes())
-        locked_file.chmod(0)
-        locked_dir.chmod(0)
-        if os.geteuid() == 0:  # root reads anything: check as an unprivileged user in a child process
-            with multiprocessing.get_context("fork").Pool(1) as pool:
-                found = pool.apply(_as_nobody, (root,))
-        else:
-            found = _reasons(root)
-        assert found == {
-            str(locked_dir): "folder not searched: permission denied",
-            str(locked_file): "permission denied",
-        }
+    locked_file, locked_dir = open_tmp_path / "locked.jpg", open_tmp_path / "locked"
+    locked_file.write_bytes(photos[1].read_bytes())
+    locked_dir.mkdir()
+    (locked_dir / "inside.jpg").write_bytes(photos[1].read_bytes())
+    locked_file.chmod(0)
+    locked_dir.chmod(0)
+    assert unprivileged(_reasons, open_tmp_path) == {
+        str(locked_dir): "folder not searched: permission denied",
+        str(locked_file): "permission denied",
+    }
 
 
 def _reasons(root: Path) -> dict[str, str]:
@@ -142,12 +131,6 @@ def _reasons(root: Path) -> dict[str, str]:
         key = file_key(entry)
         out[entry.path] = entry.error or (key if isinstance(key, str) else decode(entry.path, 64, False)[2])
     return out
-
-
-def _as_nobody(root: Path) -> dict[str, str]:
-    os.setgid(65534)
-    os.setuid(65534)
-    return _reasons(root)
 
 
 def test_second_audit_comes_from_the_cache_and_changed_files_are_assessed_again(tmp_path, model):

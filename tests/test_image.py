@@ -5,7 +5,6 @@ on real photos (scikit-learn's sample images)."""
 from __future__ import annotations
 
 import io
-import os
 import struct
 import threading
 import time
@@ -496,11 +495,10 @@ def test_directory(tmp_path):
     assert _error(tmp_path) == f"{tmp_path}: is a directory, not an image file"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_permission_denied(tmp_path, photo):
-    path = write(tmp_path / "secret.png", encode(photo, "PNG"))
+def test_permission_denied(open_tmp_path, photo, unprivileged):
+    path = write(open_tmp_path / "secret.png", encode(photo, "PNG"))
     path.chmod(0)
-    assert _error(path) == f"{path}: permission denied"
+    assert unprivileged(_error, path) == f"{path}: permission denied"
 
 
 def test_empty_inputs(tmp_path):
