@@ -15,7 +15,7 @@ from sklearn.datasets import load_sample_image
 
 from phoneiqa.encoders import ENCODERS, create_encoder, list_encoders
 from phoneiqa.encoders.base import ConcatEncoder, Encoder, batched_forward, image_to_tensor
-from phoneiqa.encoders.effnet import lite_weights_path, remap_lite_state_dict
+from phoneiqa.encoders.effnet import grid_pool, lite_weights_path, remap_lite_state_dict
 from phoneiqa.encoders.photometric import FEATURE_NAMES
 from phoneiqa.errors import DataFormatError
 from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, output_size, resize_image
@@ -238,6 +238,12 @@ def test_lite_grid_maps_pool_each_stage_to_cells(lite0, photos):
     assert both.layout() == [(320, 3, 3), (56,)] and both.feature_dim == 320 * 9 + 56
     with pytest.raises(ValueError, match="grid"):
         create_encoder("effnet-lite0", grid=0)
+
+
+@pytest.mark.parametrize("height, width, cells", [(9, 12, 7), (10, 14, 7), (7, 7, 7), (13, 5, 3), (3, 3, 7)])
+def test_grid_pool_is_adaptive_average_pooling(height, width, cells):
+    x = torch.randn(2, 5, height, width, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(grid_pool(x, cells), F.adaptive_avg_pool2d(x, cells), atol=1e-6)
 
 
 def test_lite_stage_validation():

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from phoneiqa.encoders import ENCODERS
@@ -121,6 +120,22 @@ def fold_all_batchnorms(net: nn.Module) -> None:
             setattr(block, norm, fold_batchnorm(getattr(block, conv), getattr(block, norm)))
 
 
+def grid_pool(fmap: Tensor, cells: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(fmap, cells)`` written as two matrix products, so that it exports to
+    ONNX for inputs of any size (ONNX's own adaptive pooling needs sizes fixed at export)."""
+    return _pooling_matrix(fmap.shape[2], cells, fmap) @ fmap @ _pooling_matrix(fmap.shape[3], cells, fmap).T
+
+
+def _pooling_matrix(size: int | Tensor, cells: int, like: Tensor) -> Tensor:
+    """``[cells, size]``: row i averages pixels ``floor(i·size/cells)`` to ``ceil((i+1)·size/cells)`` - 1."""
+    index = torch.arange(cells, device=like.device)
+    start = (index * size) // cells
+    stop = ((index + 1) * size + cells - 1) // cells
+    pixel = torch.arange(size, device=like.device)
+    inside = ((pixel >= start[:, None]) & (pixel < stop[:, None])).to(like.dtype)
+    return inside / inside.sum(1, keepdim=True)
+
+
 class EfficientNetLiteEncoder(Encoder):
     """Frozen ImageNet EfficientNet-Lite; features are per-stage spatial means and standard deviations.
 
@@ -198,8 +213,7 @@ class EfficientNetLiteEncoder(Encoder):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.grid is not None:
-            maps = [F.adaptive_avg_pool2d(fmap, self.grid).flatten(1) for fmap in self.stage_outputs(x)]
-            return torch.cat(maps, dim=1)
+            return torch.cat([grid_pool(fmap, self.grid).flatten(1) for fmap in self.stage_outputs(x)], dim=1)
         parts = []
         for fmap in self.stage_outputs(x):
             std, mean = torch.std_mean(fmap, dim=(2, 3), correction=0)
