@@ -191,6 +191,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     if args.out and Path(args.out).suffix.lower() not in REPORT_FORMATS:
         raise SystemExit(f"phoneiqa audit: --out must end in {', '.join(REPORT_FORMATS)}, got {args.out}")
+    if args.ray and (args.cache or args.workers is not None):
+        raise SystemExit("phoneiqa audit: --ray has neither a result cache nor local workers; drop --cache/--workers")
     options = {
         "model": args.model,
         "backend": args.backend,

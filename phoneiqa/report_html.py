@@ -43,7 +43,12 @@ def write_html(
     _check_columns(table)
     page = _render_page(table, thumbnails or {}, title)
     out = Path(path)
-    out.write_text(page, encoding="utf-8")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # an old report is never left half-written
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

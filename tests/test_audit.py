@@ -263,3 +263,8 @@ def test_the_pytorch_backend_audits_the_same(tmp_path):
     eager = audit(tmp_path, workers=0, cache=False, backend="torch")
     np.testing.assert_allclose(eager["score"], compiled["score"], atol=1e-3)
     assert (eager[list(LABELS)] == compiled[list(LABELS)]).all().all()
+
+
+def test_cli_refuses_options_the_ray_path_does_not_have(tmp_path):
+    done = subprocess.run(_cli(str(tmp_path), "--ray", "--workers", "2"), capture_output=True, text=True)
+    assert done.returncode != 0 and "--ray has neither a result cache nor local workers" in done.stderr
