@@ -121,15 +121,14 @@ def _walk(folder: str, visited: set[tuple[int, int]]) -> Iterator[Entry]:
 def file_key(entry: Entry) -> FileKey | str:
     """The cache key of a found file, or why it cannot be read as a file at all."""
     try:
-        key = FileKey.of(entry.path)
-        mode = os.stat(entry.path).st_mode
+        st = os.stat(entry.path)
     except OSError as exc:
         return _file_error(entry.path, exc)
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(st.st_mode):
         return "is a directory, not an image file"
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         return "not a regular file"
-    return key
+    return FileKey(os.path.abspath(entry.path), st.st_size, st.st_mtime_ns)
 
 
 def _file_error(path: str, exc: OSError) -> str:
@@ -405,7 +404,7 @@ def make_table(
     done = [o.assessment for o in results]
     columns: dict[str, Any] = {
         "path": pd.Series(paths, dtype=object),
-        "score": pd.Series([a.score if a and a.score is not None else None for a in done], dtype="float64"),
+        "score": pd.Series([a.score if a else None for a in done], dtype="float64"),
     }
     for label in LABELS:
         columns[label] = pd.Series([a.issues.get(label) if a else None for a in done], dtype="Int64")

@@ -39,12 +39,6 @@ class FileKey:
     size: int
     mtime_ns: int
 
-    @classmethod
-    def of(cls, path: str | os.PathLike) -> FileKey:
-        """The key of the file at ``path`` now (follows symbolic links; raises ``OSError``)."""
-        st = os.stat(path)
-        return cls(os.path.abspath(path), st.st_size, st.st_mtime_ns)
-
 
 @dataclass(frozen=True)
 class Cached:

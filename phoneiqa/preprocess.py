@@ -12,7 +12,7 @@ identical.  Resizing happens on the 8-bit sRGB values, as for the encoders' trai
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -114,10 +114,10 @@ def image_to_array(image: Image.Image, p: Preprocess) -> np.ndarray:
     return (x - mean) / std
 
 
-def size_groups(images: Sequence[Image.Image], ps: Sequence[Preprocess], batch_size: int) -> list[list[int]]:
-    """Indices of ``images`` in batches of at most ``batch_size`` whose inputs share one size under every
-    preprocessing of ``ps`` (one per encoder part that is fed together)."""
-    groups: dict[tuple, list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(tuple(output_size(image.width, image.height, p) for p in ps), []).append(i)
+def batches_by_key(keys: Sequence[Hashable], batch_size: int) -> list[list[int]]:
+    """Indices ``0..len(keys)-1`` in batches of at most ``batch_size`` whose keys are equal (e.g. the
+    input sizes, which must match for the inputs to be stacked), in order of first appearance."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
     return [idx[k : k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]

@@ -33,7 +33,7 @@ from phoneiqa.cache import default_cache_dir
 from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
-from phoneiqa.preprocess import Preprocess, load_scaled, resize_image
+from phoneiqa.preprocess import Preprocess, batches_by_key, load_scaled, resize_image
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
@@ -83,19 +83,14 @@ class Runtime:
 
     def predict_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> dict[str, np.ndarray]:
         """As :meth:`predict_images`, from each image's :func:`prepare_inputs` (batched by input size)."""
-        groups: dict[tuple, list[int]] = {}
-        for i, arrays in enumerate(inputs):
-            groups.setdefault(tuple(a.shape for a in arrays), []).append(i)
         out: dict[str, np.ndarray] = {}
-        for group in groups.values():
-            for start in range(0, len(group), batch_size):
-                batch = group[start : start + batch_size]
-                feeds = {name: np.stack([inputs[j][k] for j in batch]) for k, name in enumerate(self.input_names)}
-                values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
-                if "potentials" in values:
-                    values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
-                for key, value in values.items():
-                    out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
+        for batch in batches_by_key([tuple(a.shape for a in arrays) for arrays in inputs], batch_size):
+            feeds = {name: np.stack([inputs[j][k] for j in batch]) for k, name in enumerate(self.input_names)}
+            values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
+            if "potentials" in values:
+                values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
+            for key, value in values.items():
+                out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out
 
     def assess_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> list[Assessment]:

@@ -116,7 +116,7 @@ def test_empty_slots_change_nothing():
         (2 * C * G * G + 4 * G * G, [[C, G, G], [C, G, G], [4, G, G]], {}, "exactly two maps"),
         (C * G * G + 4 * 9 + DV, [[C, G, G], [4, 3, 3], [DV]], {}, "same grid"),
         (width(4), layout(4), {"superpixels": 2}, "superpixels"),
-        (width(4), [[C, G * G], [4, G, G], [DV]], {}, "layout must list"),
+        (width(4), [[C, G * G], [4, G, G], [DV]], {}, r"\[C, H, W\] or \[D\]"),
         (width(4), layout(4), {"dim": 10, "heads": 4}, "multiple of heads"),
     ],
 )

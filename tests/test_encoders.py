@@ -18,7 +18,7 @@ from phoneiqa.encoders.base import ConcatEncoder, Encoder, batched_forward, imag
 from phoneiqa.encoders.effnet import grid_pool, lite_weights_path, remap_lite_state_dict
 from phoneiqa.encoders.photometric import FEATURE_NAMES
 from phoneiqa.errors import DataFormatError
-from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, output_size, resize_image
+from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, batches_by_key, output_size, resize_image
 
 BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric", "slic"]
 
@@ -136,6 +136,11 @@ def test_crop_keeps_the_centre():
     bands[:, :100, 0] = bands[:, 100:200, 1] = bands[:, 200:, 2] = 255  # red | green | blue
     x = image_to_tensor(Image.fromarray(bands), Preprocess(100, None, crop=True, mean=(0, 0, 0), std=(1, 1, 1)))
     assert torch.equal(x, torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1).expand(3, 100, 100))
+
+
+def test_batches_group_equal_keys_in_order_of_first_appearance():
+    assert batches_by_key(["a", "b", "a", "a", "b", "a"], 2) == [[0, 2], [3, 5], [1, 4]]
+    assert batches_by_key([], 4) == []
 
 
 def test_batched_forward_keeps_order_across_sizes_and_batches():

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from phoneiqa.preprocess import Preprocess, image_to_array, size_groups
+from phoneiqa.preprocess import Preprocess, batches_by_key, image_to_array, output_size
 
 
 def image_to_tensor(image: Image.Image, p: Preprocess) -> Tensor:
@@ -119,7 +119,7 @@ def batched_forward(encoder: Encoder, images: Sequence[Image.Image], batch_size:
     p = encoder.preprocess
     device = module_device(encoder)
     out = torch.zeros(len(images), encoder.feature_dim, device=device)
-    for batch in size_groups(images, [p], batch_size):
+    for batch in batches_by_key([output_size(im.width, im.height, p) for im in images], batch_size):
         x = torch.stack([encoder.to_tensor(images[i]) for i in batch]).to(device)
         features = encoder(x)
         if p.flip:

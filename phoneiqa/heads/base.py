@@ -15,10 +15,13 @@ Everything ``predict`` needs must live in the head's ``state_dict`` (buffers inc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 
@@ -46,6 +49,45 @@ class ScoreHead(Head):
         raise NotImplementedError
 
 
+class StandardisedScoreHead(ScoreHead):
+    """A score head whose network predicts the standardised score.
+
+    ``score_mean`` and ``score_std`` (buffers) are fitted by :meth:`fit_score_scale` in ``prepare``;
+    subclasses implement :meth:`standardised_score`, compare it with :meth:`standardise` (targets) in
+    their loss, and inherit ``forward`` (scores on the original scale, for ONNX export) and
+    :meth:`predict`.
+    """
+
+    def __init__(self, in_features: int, **config: Any) -> None:
+        super().__init__(in_features, **config)
+        self.register_buffer("score_mean", torch.zeros(()))
+        self.register_buffer("score_std", torch.ones(()))
+
+    @torch.no_grad()
+    def fit_score_scale(self, scores: Tensor) -> None:
+        """Fit the score standardisation on the training targets."""
+        scores = scores.detach().to(self.score_mean)
+        self.score_mean.copy_(scores.mean())
+        self.score_std.copy_(usable_std(scores.std()))
+
+    def standardise(self, scores: Tensor) -> Tensor:
+        """Training targets on the scale :meth:`standardised_score` predicts."""
+        return (scores.to(self.score_mean) - self.score_mean) / self.score_std
+
+    def standardised_score(self, features: Tensor) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, features: Tensor) -> Tensor:
+        """Scores ``[B]`` on the scale of the training targets (in the module's current mode)."""
+        return self.standardised_score(features) * self.score_std + self.score_mean
+
+    @torch.no_grad()
+    def predict(self, features: Tensor) -> Tensor:
+        """Scores ``[B]`` on the scale of the training targets, in eval mode (no dropout)."""
+        with evaluating(self):
+            return self(features)
+
+
 class IssueHead(Head):
     """Maps ``[B, D]`` features to HEX node potentials ``[B, n]`` and from them to issue levels."""
 
@@ -62,3 +104,45 @@ def evaluating(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
+
+
+def usable_std(std: Tensor) -> Tensor:
+    """``std`` with 1 wherever it is (near) zero or undefined (NaN, from one sample): never divide by ~0."""
+    return torch.where(std > 1e-6, std, torch.ones_like(std))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One block of a feature row: columns ``start:stop`` holding a ``(D,)`` vector or a ``(C, H, W)`` map."""
+
+    start: int
+    stop: int
+    shape: tuple[int, ...]
+
+    @property
+    def is_map(self) -> bool:
+        return len(self.shape) == 3
+
+
+def layout_segments(in_features: int, layout: Sequence[Sequence[int]], head: str) -> list[Segment]:
+    """The segments of a feature layout (see :meth:`phoneiqa.encoders.base.Encoder.layout`), checked to be
+    ``[C, H, W]`` maps and ``[D]`` vectors of positive sizes that cover exactly ``in_features`` columns;
+    ``ValueError`` naming ``head`` otherwise."""
+    if isinstance(layout, (str, bytes)) or not isinstance(layout, Sequence) or not layout:
+        raise ValueError(f"{head}: layout must be a non-empty list of [C, H, W] or [D] shapes, got {layout!r}")
+    segments, start = [], 0
+    for shape in layout:
+        if (
+            isinstance(shape, (str, bytes))
+            or not isinstance(shape, Sequence)
+            or len(shape) not in (1, 3)
+            or any(int(n) != n or n < 1 for n in shape)
+        ):
+            raise ValueError(f"{head}: each layout entry must be [C, H, W] or [D] of positive integers, got {shape!r}")
+        size = math.prod(int(n) for n in shape)
+        segments.append(Segment(start, start + size, tuple(int(n) for n in shape)))
+        start += size
+    if start != in_features:
+        shapes = [list(s.shape) for s in segments]
+        raise ValueError(f"{head}: layout {shapes} holds {start} values but in_features is {in_features}")
+    return segments

@@ -31,19 +31,19 @@ map and the superpixel grid must have the same number of cells), head ``"dpam"``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead, evaluating
+from phoneiqa.heads.base import StandardisedScoreHead, layout_segments, usable_std
 from phoneiqa.losses import mae_plcc_loss
 
 EMPTY_AREA = 1e-6
 """A slot whose cell fractions sum to at most this (in cells) is empty."""
-PREDICT_CHUNK = 512  # rows scored at once by predict, to bound memory
+PREDICT_CHUNK = 512
+"""Rows scored at once, to bound the memory of the attention over many images."""
 PREPARE_CHUNK = 1024  # rows per step when fitting the standardisation
 GEOMETRY = 3  # area share and centroid (y, x) appended to each region token
 
@@ -67,37 +67,28 @@ class Segments:
     feature row, from a layout (``[C, H, W]`` maps and ``[D]`` vectors, in column order)."""
 
     def __init__(self, in_features: int, layout: Sequence[Sequence[int]], superpixels: int) -> None:
-        shapes = [tuple(int(v) for v in shape) for shape in layout]
-        if not shapes or any(len(s) not in (1, 3) or min(s) < 1 for s in shapes):
-            raise ValueError(f"layout must list (D,) vectors and (C, H, W) maps, got {[list(s) for s in shapes]}")
-        sizes = [math.prod(s) for s in shapes]
-        if sum(sizes) != in_features:
-            raise ValueError(
-                f"layout {[list(s) for s in shapes]} has {sum(sizes)} features, not in_features={in_features}"
-            )
-        starts = [sum(sizes[:i]) for i in range(len(sizes))]
-        columns = [(start, start + size) for start, size in zip(starts, sizes, strict=True)]
-        maps = [i for i, s in enumerate(shapes) if len(s) == 3]
+        segments = layout_segments(in_features, layout, "dpam")
+        maps = [seg for seg in segments if seg.is_map]
         if len(maps) != 2:
             raise ValueError(
                 f"the dpam head needs exactly two maps in its layout, a semantic map and the superpixel "
-                f"assignment map, got {len(maps)}: {[list(shapes[i]) for i in maps]}"
+                f"assignment map, got {len(maps)}: {[list(seg.shape) for seg in maps]}"
             )
         if not -len(maps) <= superpixels < len(maps):
             raise ValueError(f"superpixels must index one of the {len(maps)} maps, got {superpixels}")
-        assign_index = maps[superpixels]
-        semantic_index = next(i for i in maps if i != assign_index)
-        self.slots, height, width = shapes[assign_index]
-        self.channels, map_height, map_width = shapes[semantic_index]
+        assignment = maps[superpixels]
+        semantic = next(seg for seg in maps if seg is not assignment)
+        self.slots, height, width = assignment.shape
+        self.channels, map_height, map_width = semantic.shape
         if (map_height, map_width) != (height, width):
             raise ValueError(
                 f"the semantic map has {map_height}×{map_width} cells but the superpixel map {height}×{width}; "
                 "give both encoders the same grid"
             )
         self.height, self.width = height, width
-        self.assignment = columns[assign_index]
-        self.semantic = columns[semantic_index]
-        self.vectors = [columns[i] for i, s in enumerate(shapes) if len(s) == 1]
+        self.assignment = (assignment.start, assignment.stop)
+        self.semantic = (semantic.start, semantic.stop)
+        self.vectors = [(seg.start, seg.stop) for seg in segments if not seg.is_map]
         self.vector_dim = sum(stop - start for start, stop in self.vectors)
 
     def split(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -111,7 +102,7 @@ class Segments:
 
 
 @HEADS.register("dpam")
-class DPAMHead(ScoreHead):
+class DPAMHead(StandardisedScoreHead):
     """Superpixel region tokens refined by cross-attention to global distortion tokens (see the module docstring).
 
     Config: ``layout`` (the shapes of the input segments, given by training), ``superpixels``
@@ -163,8 +154,6 @@ class DPAMHead(ScoreHead):
         self.register_buffer("semantic_std", torch.ones(seg.channels))
         self.register_buffer("distortion_mean", torch.zeros(self.distortion_dim))
         self.register_buffer("distortion_std", torch.ones(self.distortion_dim))
-        self.register_buffer("score_mean", torch.zeros(()))
-        self.register_buffer("score_std", torch.ones(()))
         # cell centres in [-1, 1], for the slots' centroids
         ys = (torch.arange(seg.height) + 0.5) / seg.height * 2 - 1
         xs = (torch.arange(seg.width) + 0.5) / seg.width * 2 - 1
@@ -221,10 +210,7 @@ class DPAMHead(ScoreHead):
         self.semantic_std.copy_(_std_from_sums(channel_sums, cells))
         self.distortion_mean.copy_(distortion_sums[0] / len(features))
         self.distortion_std.copy_(_std_from_sums(distortion_sums, len(features)))
-        scores = scores.detach().double()
-        self.score_mean.copy_(scores.mean())
-        score_std = float(scores.std()) if len(scores) > 1 else 0.0
-        self.score_std.fill_(score_std if score_std > 1e-6 else 1.0)
+        self.fit_score_scale(scores)
 
     def tokens(self, features: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Region inputs ``[B, K, C + 3]`` (mean standardised semantic features, area share, centroid y
@@ -254,27 +240,17 @@ class DPAMHead(ScoreHead):
         pooled = (self.region_norm(x) * weight.unsqueeze(-1)).sum(1)
         return self.regressor(torch.cat([pooled, memory.mean(1)], dim=1)).squeeze(-1)
 
-    def _forward(self, features: Tensor) -> Tensor:
-        return self.score_tokens(*self.tokens(features))
+    def standardised_score(self, features: Tensor) -> Tensor:
+        """Standardised scores ``[B]``, computed :data:`PREDICT_CHUNK` rows at a time to bound memory."""
+        out = [self.score_tokens(*self.tokens(chunk)) for chunk in features.to(self.score_mean).split(PREDICT_CHUNK)]
+        return torch.cat(out) if out else features.new_zeros(0)
 
-    # ------------------------------------------------------------------ training and inference
     def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
-        target = (scores.to(self.score_mean) - self.score_mean) / self.score_std
         weights = self.config["mae_weight"], self.config["plcc_weight"]
-        return mae_plcc_loss(self._forward(features), target, *weights)
-
-    @torch.no_grad()
-    def predict(self, features: Tensor) -> Tensor:
-        """Scores ``[B]`` on the scale of the training targets, computed in eval mode (no dropout)."""
-        with evaluating(self):
-            features = features.to(self.score_mean)
-            out = [self._forward(chunk) for chunk in features.split(PREDICT_CHUNK)]
-            pred = torch.cat(out) if out else features.new_zeros(0)
-            return pred * self.score_std + self.score_mean
+        return mae_plcc_loss(self.standardised_score(features), self.standardise(scores), *weights)
 
 
 def _std_from_sums(sums: Tensor, count: int) -> Tensor:
     """Population standard deviation from ``[sum, sum of squares]`` rows, 1 where it is (near) zero."""
     mean = sums[0] / max(count, 1)
-    std = (sums[1] / max(count, 1) - mean * mean).clamp_min(0).sqrt()
-    return torch.where(std > 1e-6, std, torch.ones_like(std))
+    return usable_std((sums[1] / max(count, 1) - mean * mean).clamp_min(0).sqrt())

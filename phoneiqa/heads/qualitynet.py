@@ -31,14 +31,13 @@ The training loop passes ``layout`` (``[[320, 7, 7], [352, 7, 7]]`` here) becaus
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead, evaluating
+from phoneiqa.heads.base import StandardisedScoreHead, layout_segments, usable_std
 from phoneiqa.losses import mae_plcc_loss
 
 
@@ -95,7 +94,7 @@ class AttentionStream(nn.Module):
 
 
 @HEADS.register("qualitynet")
-class QualityNetHead(ScoreHead):
+class QualityNetHead(StandardisedScoreHead):
     """Dual-stream (or n-stream) attention head on frozen feature maps (QualityNet, seed 004).
 
     ``layout``: the shapes the ``in_features`` columns concatenate, in order (``[C, H, W]`` maps,
@@ -132,7 +131,12 @@ class QualityNetHead(ScoreHead):
         mae_weight: float = 1.0,
         plcc_weight: float = 10.0,
     ) -> None:
-        shapes = _check_layout(in_features, layout)
+        segments = layout_segments(in_features, layout, "qualitynet")
+        if not any(seg.is_map for seg in segments):
+            raise ValueError(
+                f"qualitynet: layout {[list(seg.shape) for seg in segments]} has no [C, H, W] map to attend over; "
+                "use an encoder that keeps a spatial grid (e.g. effnet-lite0 with grid=7)"
+            )
         hidden = [int(h) for h in hidden]
         if int(reduction) != reduction or reduction < 1:
             raise ValueError(f"qualitynet: reduction must be a positive integer, got {reduction!r}")
@@ -144,20 +148,18 @@ class QualityNetHead(ScoreHead):
             raise ValueError(f"qualitynet: loss weights must be >= 0 and not both 0, got {mae_weight}, {plcc_weight}")
         super().__init__(
             in_features,
-            layout=shapes,
+            layout=[list(seg.shape) for seg in segments],
             reduction=int(reduction),
             hidden=hidden,
             dropout=float(dropout),
             mae_weight=float(mae_weight),
             plcc_weight=float(plcc_weight),
         )
-        self.shapes = [tuple(s) for s in shapes]
+        self.segments = segments
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
-        self.register_buffer("score_mean", torch.zeros(()))
-        self.register_buffer("score_std", torch.ones(()))
-        self.streams = nn.ModuleList(AttentionStream(s[0], int(reduction)) for s in self.shapes if len(s) == 3)
-        width = sum(s[0] for s in self.shapes)  # C of a map, D of a vector
+        self.streams = nn.ModuleList(AttentionStream(seg.shape[0], int(reduction)) for seg in segments if seg.is_map)
+        width = sum(seg.shape[0] for seg in segments)  # C of a map, D of a vector
         layers: list[nn.Module] = []
         for h in hidden:
             layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(dropout)]
@@ -169,33 +171,26 @@ class QualityNetHead(ScoreHead):
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Fit the per-channel (maps) and per-feature (vectors) standardisation and the score standardisation."""
         features = features.detach().to(self.feature_mean)
-        scores = scores.detach().to(self.score_mean)
-        start = 0
-        for shape in self.shapes:
-            size = math.prod(shape)
-            block = features[:, start : start + size]
-            if len(shape) == 3:
-                c, h, w = shape
+        for seg in self.segments:
+            block = features[:, seg.start : seg.stop]
+            if seg.is_map:
+                c, h, w = seg.shape
                 values = block.reshape(len(block), c, h * w).transpose(0, 1).reshape(c, -1)  # [C, N·H·W]
                 std, mean = torch.std_mean(values, dim=1)
                 mean, std = mean.repeat_interleave(h * w), std.repeat_interleave(h * w)
             else:
                 std, mean = torch.std_mean(block, dim=0)
-            self.feature_mean[start : start + size] = mean
-            self.feature_std[start : start + size] = _usable_std(std)
-            start += size
-        self.score_mean.copy_(scores.mean())
-        self.score_std.copy_(_usable_std(scores.std() if len(scores) > 1 else torch.zeros(())))
+            self.feature_mean[seg.start : seg.stop] = mean
+            self.feature_std[seg.start : seg.stop] = usable_std(std)
+        self.fit_score_scale(scores)
 
     def embed(self, features: Tensor) -> Tensor:
         """The fused ``[B, ΣC + ΣD]`` vector the regressor reads: pooled attended maps and vectors, in layout order."""
         x = (features - self.feature_mean) / self.feature_std
-        parts, start, streams = [], 0, iter(self.streams)
-        for shape in self.shapes:
-            size = math.prod(shape)
-            block = x[:, start : start + size]
-            parts.append(next(streams)(block.reshape(-1, *shape)) if len(shape) == 3 else block)
-            start += size
+        parts, streams = [], iter(self.streams)
+        for seg in self.segments:
+            block = x[:, seg.start : seg.stop]
+            parts.append(next(streams)(block.reshape(-1, *seg.shape)) if seg.is_map else block)
         return torch.cat(parts, dim=1)
 
     def standardised_score(self, features: Tensor) -> Tensor:
@@ -212,49 +207,6 @@ class QualityNetHead(ScoreHead):
                     m.train()
         return self.regressor(z).squeeze(-1)
 
-    def forward(self, features: Tensor) -> Tensor:
-        """Scores ``[B]`` on the scale of the training targets (call in eval mode; see :meth:`predict`)."""
-        return self.standardised_score(features) * self.score_std + self.score_mean
-
     def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
-        target = (scores.to(self.score_mean) - self.score_mean) / self.score_std
         weights = self.config["mae_weight"], self.config["plcc_weight"]
-        return mae_plcc_loss(self.standardised_score(features), target, *weights)
-
-    @torch.no_grad()
-    def predict(self, features: Tensor) -> Tensor:
-        """Scores ``[B]`` on the training targets' scale, in eval mode (no dropout, running BN statistics)."""
-        with evaluating(self):
-            return self(features)
-
-
-def _check_layout(in_features: int, layout: Sequence[Sequence[int]]) -> list[list[int]]:
-    """The layout as JSON-able lists; ``ValueError`` unless it is maps and vectors covering ``in_features``."""
-    if isinstance(layout, (str, bytes)) or not isinstance(layout, Sequence) or not layout:
-        raise ValueError(f"qualitynet: layout must be a non-empty list of [C, H, W] or [D] shapes, got {layout!r}")
-    shapes = []
-    for shape in layout:
-        if (
-            isinstance(shape, (str, bytes))
-            or not isinstance(shape, Sequence)
-            or len(shape) not in (1, 3)
-            or any(int(n) != n or n < 1 for n in shape)
-        ):
-            raise ValueError(
-                f"qualitynet: each layout entry must be [C, H, W] or [D] of positive integers, got {shape!r}"
-            )
-        shapes.append([int(n) for n in shape])
-    if not any(len(s) == 3 for s in shapes):
-        raise ValueError(
-            f"qualitynet: layout {shapes} has no [C, H, W] map to attend over; "
-            "use an encoder that keeps a spatial grid (e.g. effnet-lite0 with grid=7)"
-        )
-    total = sum(math.prod(s) for s in shapes)
-    if total != in_features:
-        raise ValueError(f"qualitynet: layout {shapes} holds {total} values but in_features is {in_features}")
-    return shapes
-
-
-def _usable_std(std: Tensor) -> Tensor:
-    """``std`` with 1 wherever it is (near) zero or undefined, so standardising never divides by ~0."""
-    return torch.where(std > 1e-6, std, torch.ones_like(std))
+        return mae_plcc_loss(self.standardised_score(features), self.standardise(scores), *weights)
