@@ -1,10 +1,13 @@
-"""Generate the graded synthetic-issue training set from clean photos (and optionally well-exposed CLIVE photos).
+"""Generate the synthetic-issue training set from the clean base photos in ``../shared/data``.
 
-    python benchmarks/make_graded_set.py --out /tmp/graded [--per-image 12] [--seed 0] [--workers 2]
-        [--photos ../shared/data/photos] [--clive ../shared/data/clive --clive-min-mos 65]
+    python benchmarks/make_graded_set.py --out runs/graded [--per-image 14] [--seed 0] [--workers 2]
+        [--data ../shared/data] [--fractions 0.7 0.15 0.15]
 
-Writes JPEGs, ``labels_train.csv``, ``labels_val.csv`` and ``manifest.csv`` into ``--out`` (see
-``data_specs/synthetic_issues.md``) and prints the time taken and the label counts per split.
+Bases: ``phoneiqa.synth.collect_bases`` (all clean ``photos/``, the well-exposed ``bsds500/`` photos
+not already in ``photos/``, well-exposed CLIVE photos of MOS >= 65).  Writes JPEGs,
+``labels_{train,val,test}.csv`` (scene-disjoint) and ``manifest.csv`` into ``--out`` (labels
+measured by ``phoneiqa.exposure``, see ``data_specs/issue_definitions.md``) and prints the time
+taken and the level counts per split.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
-from phoneiqa.labels import LABELS
-from phoneiqa.synth import generate_dataset, select_well_exposed
+from phoneiqa.labels import LABELS, LEVELS
+from phoneiqa.synth import collect_bases, generate_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -22,34 +25,30 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--photos", type=Path, default=DATA / "photos")
-    parser.add_argument("--clive", type=Path, help="CLIVE folder (mos.csv, images/); adds its well-exposed photos")
-    parser.add_argument("--clive-min-mos", type=float, default=65.0)
-    parser.add_argument("--per-image", type=int, default=12)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--per-image", type=int, default=14)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.7, 0.15, 0.15])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    bases = sorted(args.photos.glob("*.webp"))
-    if args.clive:
-        start = time.perf_counter()
-        clive = select_well_exposed(args.clive, args.clive_min_mos)
-        print(f"CLIVE: {len(clive)} well-exposed photos selected in {time.perf_counter() - start:.1f} s")
-        bases += clive
     start = time.perf_counter()
-    frame = generate_dataset(bases, args.out, args.per_image, args.seed, args.holdout, workers=args.workers)
+    bases, counts = collect_bases(args.data)
+    print(f"{len(bases)} bases {counts} in {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    frame = generate_dataset(bases, args.out, args.per_image, args.seed, args.fractions, workers=args.workers)
     seconds = time.perf_counter() - start
     print(
         f"{len(bases)} bases x {args.per_image} variants = {len(frame)} images in {seconds:.1f} s "
         f"({1000 * seconds / len(frame):.0f} ms per image, {args.workers} workers) -> {args.out}"
     )
     for split, part in frame.groupby("split"):
-        counts = {label: part[label].value_counts().reindex(range(1, 4), fill_value=0).tolist() for label in LABELS}
         clean = int((part[list(LABELS)] == 0).all(axis=1).sum())
-        print(f"{split}: {len(part)} images, {part['scene'].nunique()} scenes, {clean} all-none")
-        for label, (normal, severe, blocking) in counts.items():
-            print(f"  {label:16s} normal {normal:4d}  severe {severe:4d}  blocking {blocking:4d}")
+        print(f"{split}: {len(part)} images, {part['scene'].nunique()} scenes, {clean} with no issue")
+        for label in LABELS:
+            counts = part[label].value_counts().reindex(range(4), fill_value=0).tolist()
+            levels = "  ".join(f"{name} {n:5d}" for name, n in zip(LEVELS, counts, strict=True))
+            print(f"  {label:16s} {levels}")
 
 
 if __name__ == "__main__":

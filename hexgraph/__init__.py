@@ -10,8 +10,8 @@ Standalone: it depends on numpy, networkx and torch only.
 """
 
 from hexgraph.errors import HexGraphError
-from hexgraph.graph import Component, HexGraph, OrdinalLabel
+from hexgraph.graph import Component, HexGraph, OrdinalLabel, median_levels
 from hexgraph.spec import load_spec, parse_spec
 
-__all__ = ["Component", "HexGraph", "HexGraphError", "OrdinalLabel", "load_spec", "parse_spec"]
+__all__ = ["Component", "HexGraph", "HexGraphError", "OrdinalLabel", "load_spec", "median_levels", "parse_spec"]
 __version__ = "0.1.0"

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
@@ -49,6 +49,19 @@ class Component:
 
     nodes: np.ndarray  # [n_c] indices into the graph's node list
     states: np.ndarray  # [S_c, n_c] bool, every legal assignment of these nodes
+
+
+def median_levels(probabilities: Any) -> Any:
+    """Each label's median level under its exact marginals: the number of levels k >= 1 with P(level >= k) > 1/2.
+
+    ``probabilities`` ``[..., L, K]`` (numpy array or torch tensor) -> int64 levels ``[..., L]``.  Unlike the
+    levels of the MAP state, a label is reported at level >= 1 exactly when its own probability of an issue
+    exceeds 1/2, and a stronger level never has less than half the probability.  The result is always legal:
+    two mutually exclusive nodes cannot both have probability above 1/2, and a node implies its ancestors,
+    whose probabilities are at least its own.
+    """
+    tail = 1 - probabilities.cumsum(-1)[..., :-1]
+    return (tail > 0.5).sum(-1)
 
 
 class HexGraph:

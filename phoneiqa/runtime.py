@@ -5,8 +5,9 @@ pays a Python overhead per operation.  :func:`compile_model` turns a :class:`~ph
 into one ONNX graph — the network encoders (those with ``onnx_exportable``), the feature
 standardisation and both heads, ending in the score and the HEX node potentials — plus a JSON
 spec of the preprocessing.  :class:`Runtime` runs it with numpy, Pillow and ONNX Runtime only:
-the photometric statistics and the exact HEX-CRF level probabilities and MAP levels are
-computed in numpy (:mod:`phoneiqa.photometric`, :meth:`hexgraph.HexGraph.predict_levels`).
+the photometric statistics, the exact HEX-CRF level probabilities and the median levels are
+computed in numpy (:mod:`phoneiqa.photometric`, :meth:`hexgraph.HexGraph.predict_levels`,
+:func:`hexgraph.median_levels`).
 
 :func:`load_runtime` compiles a checkpoint on first use (this step needs torch), checks that the
 compiled model agrees with the PyTorch one, and caches the result under
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from hexgraph import median_levels
 from phoneiqa.assess import Assessment, assess_batches, make_assessments
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.image import ImageInput
@@ -88,7 +90,8 @@ class Runtime:
             feeds = {name: np.stack([inputs[j][k] for j in batch]) for k, name in enumerate(self.input_names)}
             values = dict(zip(self.outputs, self.session.run(None, feeds), strict=True))
             if "potentials" in values:
-                values["probabilities"], values["levels"] = self.graph.predict_levels(values.pop("potentials"))
+                probabilities, _ = self.graph.predict_levels(values.pop("potentials"))
+                values["probabilities"], values["levels"] = probabilities, median_levels(probabilities)
             for key, value in values.items():
                 out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out

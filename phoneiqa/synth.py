@@ -1,15 +1,16 @@
-"""Graded synthetic exposure issues: clean photos in, labelled training examples for the issue head out.
+"""Synthetic exposure issues: clean photos in, training examples labelled by measurement out.
 
-Each issue label is a parametric, physically motivated operation on the photo (exposure in linear
-light, tone curves in sRGB-encoded space, highlight clipping and highlight compression in stops);
-levels 1..3 are bands of the operation's parameter and level 0 is a small jitter well inside
-"no issue".  Levels are relative to the base photo, which is taken as well exposed.  The bands, the
-sampling distribution and the augmentations are documented in ``data_specs/synthetic_issues.md``.
+A bank of camera-like operations per issue (exposure gains with hard clipping or a highlight
+roll-off, gamma, contrast curves, veiling flare, black-level crush, editor "levels", highlight
+clipping, global and local highlight compression, shadow noise), drawn at random strengths on
+random photos, followed by crop, resize and JPEG re-encoding.  The label of every variant is
+*measured* on the result against the clean photo by :mod:`phoneiqa.exposure`, following
+``data_specs/issue_definitions.md`` — never read off the operation that made it.
 
     rng = np.random.default_rng(0)
-    levels = sample_levels(rng)                  # e.g. {"dark": 2, "low_contrast": 1, the others 0}
-    degraded = apply_issues(photo, levels, rng)
-    frame = generate_dataset(bases, Path("/tmp/graded"), per_image=12, seed=0)
+    variant, drawn = synthesize(photo, rng)                    # PIL image in, PIL image out
+    levels, measurements = measured_levels(variant, photo)     # {"dark": 2, ...}, {"exposure_ev": -1.2, ...}
+    frame = generate_dataset(bases, Path("/tmp/graded"), per_image=12, seed=0, fractions=(0.7, 0.15, 0.15))
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
+from scipy import ndimage
 
-from phoneiqa.labels import LABELS, LEVELS
+from phoneiqa import exposure
+from phoneiqa.labels import LABELS
 
 Operation = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 Band = tuple[float, float]
@@ -103,40 +106,41 @@ def channel_max(lin: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# operations: linear RGB (H, W, 3) float32 in [0, 1], a parameter value and a generator for shape jitter -> the same
+# operations: linear RGB (H, W, 3) float32 in [0, 1], a strength and a generator for shape jitter -> the same
 
-GAMMA_SHARE = 1 / 3
-"""Share of darkenings rendered as a gamma tone curve instead of a linear gain."""
 SHOULDER_KNEE: Band = (0.5, 0.85)
 """Linear level above which a brightening gain rolls off softly into white (1 would be a hard clip)."""
 CLIP_RAMP_EV: Band = (1.0, 2.0)
-"""Stops below the clipping threshold over which the highlight boost of ``overexposed`` ramps in."""
+"""Stops below the clipping threshold over which the highlight boost of ``clip_highlights`` ramps in."""
 KNEE_BELOW_EV: Band = (1.5, 2.5)
-"""Stops below the highlight level where the compression of ``over_suppressed`` starts."""
+"""Stops below the highlight level where the compression of ``compress_highlights`` starts."""
 MIN_RATIO = 0.25
-"""Smallest slope (in stops per stop) above the knee of ``over_suppressed``; a longer zone is used if needed."""
+"""Smallest slope (in stops per stop) above the knee of ``compress_highlights``; a longer zone is used if needed."""
 KNEE_SOFTNESS_EV = 0.5
+LOCAL_SIGMA: Band = (0.02, 0.06)
+"""Blur radius of the base layer of :func:`local_tone_map`, as a share of the photo's short side."""
 
 
-def expose(lin: np.ndarray, ev: float, rng: np.random.Generator) -> np.ndarray:
-    """Change the exposure by ``ev`` stops, measured at the scene's median luminance.
+def gain(lin: np.ndarray, ev: float, rng: np.random.Generator) -> np.ndarray:
+    """A linear gain of ``2**ev`` with a hard clip at white: a plain exposure error."""
+    return np.minimum(lin * np.float32(2.0**ev), 1.0)
 
-    A linear gain of 2**ev.  Brightening rolls off into white through a soft shoulder above a random
-    knee, as a camera's tone curve does, that reaches white exactly where the base's white lands
-    (clipped areas stay clipped; nothing else reaches 1.0).  One darkening in three is instead a
-    gamma curve that moves the median luminance by the same ``ev`` but keeps white where it is
-    (underexposed, highlights held).  Brightening by gamma is not used: it fogs the shadows.
+
+def gain_shoulder(lin: np.ndarray, ev: float, rng: np.random.Generator) -> np.ndarray:
+    """A brightening gain of ``2**ev`` (``ev`` > 0) that rolls off into white above a random knee, as a camera's
+    tone curve does: the base's white lands exactly on 1.0 and near-whites crowd together below it."""
+    knee, top = rng.uniform(*SHOULDER_KNEE), 2.0 ** max(ev, 1e-3)
+    return apply_curve(lin, lambda x: _shoulder(top * x, knee, top))
+
+
+def gamma_ev(lin: np.ndarray, ev: float, rng: np.random.Generator) -> np.ndarray:
+    """A per-channel power curve ``x**g`` that moves the median luminance by about ``ev`` stops, black and white kept.
+
+    Darkening this way holds the highlights (phone HDR); brightening lifts the shadows and fogs them.
     """
-    use_gamma = rng.random() < GAMMA_SHARE and ev < 0
-    knee = rng.uniform(*SHOULDER_KNEE)
-    gain = 2.0**ev
-    if use_gamma:
-        anchor = float(np.clip(np.median(luminance(_thin(lin))), 0.02, 0.5))
-        gamma = math.log(anchor * gain) / math.log(anchor)
-        return apply_curve(lin, lambda x: x**gamma)
-    if ev > 0:
-        return apply_curve(lin, lambda x: _shoulder(gain * x, knee, gain))
-    return apply_curve(lin, lambda x: gain * x)
+    anchor = float(np.clip(np.median(luminance(_thin(lin))), 0.02, 0.5))
+    power = math.log(min(anchor * 2.0**ev, 0.95)) / math.log(anchor)
+    return apply_curve(lin, lambda x: x**power)
 
 
 def _shoulder(x: np.ndarray, knee: float, top: float) -> np.ndarray:
@@ -154,26 +158,50 @@ def _invert(f: Callable[[float], float], target: float, lo: float, hi: float) ->
     return 0.5 * (lo + hi)
 
 
+def _pivot(lin: np.ndarray) -> float:
+    """The mean sRGB-encoded luminance, clamped to [0.2, 0.8]: the fixed point of the contrast curves."""
+    return float(np.clip(np.mean(np.take(_ENCODE, _steps(luminance(_thin(lin))))), 0.2, 0.8))
+
+
 def contrast(lin: np.ndarray, slope: float, rng: np.random.Generator) -> np.ndarray:
     """Scale tonal differences about the image's mean lightness by ``slope`` (per channel, sRGB-encoded).
 
     ``slope`` < 1: a linear squeeze towards the pivot (lifted blacks, grey whites: flat, hazy).
     ``slope`` > 1: an S-curve with that slope at the pivot that keeps black at 0 and white at 1
     (punchy mid-tones, crushed shadows, compressed highlights, no new clipping).  The pivot, the
-    mean sRGB-encoded luminance, is a fixed point, so overall brightness stays put.  Deterministic:
-    ``rng`` is not used.
+    mean sRGB-encoded luminance, is a fixed point, so overall brightness stays put.
     """
-    pivot = float(np.clip(np.mean(np.take(_ENCODE, _steps(luminance(_thin(lin))))), 0.2, 0.8))
+    pivot = _pivot(lin)
     if slope <= 1.0:
         return apply_curve(lin, lambda x: srgb_decode(pivot + (srgb_encode(x) - pivot) * slope))
-    gain = _invert(lambda a: a / math.tanh(a), slope, 1e-6, 50.0)  # S-curve slope at the pivot
+    steep = _invert(lambda a: a / math.tanh(a), slope, 1e-6, 50.0)  # S-curve slope at the pivot
 
     def s_curve(x: np.ndarray) -> np.ndarray:
         diff = srgb_encode(x) - pivot
         span = np.where(diff < 0, pivot, 1.0 - pivot)
-        return srgb_decode(pivot + span * np.tanh(gain * diff / span) / math.tanh(gain))
+        return srgb_decode(pivot + span * np.tanh(steep * diff / span) / math.tanh(steep))
 
     return apply_curve(lin, s_curve)
+
+
+def veil(lin: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Veiling flare: a uniform ``level`` of light (linear, slightly tinted) added and the range renormalised,
+    so blacks rise to about ``level`` and white stays white."""
+    tint = np.float32(level) * rng.uniform(0.9, 1.1, 3).astype(np.float32)
+    return (lin + tint) / (1.0 + tint)
+
+
+def levels_stretch(lin: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """An editor's "levels": sRGB-encoded black point raised and white point lowered, the range between stretched
+    to 0..1 (shadows crush, highlights clip); ``amount`` is the share of the range cut off, split at random."""
+    low = amount * rng.uniform(0.3, 0.7)
+    high = 1.0 - (amount - low)
+    return apply_curve(lin, lambda x: srgb_decode((srgb_encode(x) - low) / (high - low)))
+
+
+def crush_blacks(lin: np.ndarray, point: float, rng: np.random.Generator) -> np.ndarray:
+    """Black level set too high: linear values below ``point`` go to 0, the rest are rescaled (white kept)."""
+    return np.maximum(lin - np.float32(point), 0.0) / np.float32(1.0 - point)
 
 
 def clip_highlights(lin: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -183,8 +211,7 @@ def clip_highlights(lin: np.ndarray, fraction: float, rng: np.random.Generator) 
     threshold brightness, is exactly large enough that every pixel whose brightest channel is at or
     above the (1 - fraction) quantile of the unclipped pixels reaches 1.0; brighter ones are pushed
     further, so their other channels clip too and they turn white.  Shadows and mid-tones below the
-    ramp are untouched.  Pixels within 1 % of the image's maximum count as clipped already (they are
-    clipped, or were and have since been darkened) and turn white again.
+    ramp are untouched.
     """
     width = rng.uniform(*CLIP_RAMP_EV)
     peak = channel_max(lin)
@@ -194,13 +221,13 @@ def clip_highlights(lin: np.ndarray, fraction: float, rng: np.random.Generator) 
     threshold = max(float(np.quantile(unclipped, 1.0 - fraction)), 1e-4)
     boost_ev = -math.log2(threshold)
 
-    def gain(x: np.ndarray) -> np.ndarray:
+    def boost(x: np.ndarray) -> np.ndarray:
         t = np.maximum((np.log2(np.maximum(x, 1e-6)) - math.log2(threshold)) / width + 1.0, 0.0)
         ramp = np.where(t <= 1.0, t * t, 2.0 * t - 1.0)  # C1: 0 where the ramp starts, 1 at the threshold
         return np.exp2(boost_ev * ramp)
 
     # the gain table may exceed 1, so it is looked up directly rather than through apply_curve
-    table = gain(_GRID).astype(np.float32)
+    table = boost(_GRID).astype(np.float32)
     return np.minimum(lin * np.take(table, _steps(peak))[..., None], 1.0)
 
 
@@ -224,32 +251,68 @@ def compress_highlights(lin: np.ndarray, drop_ev: float, rng: np.random.Generato
     return apply_curve(lin, curve)
 
 
+def local_tone_map(lin: np.ndarray, drop_ev: float, rng: np.random.Generator) -> np.ndarray:
+    """Local tone mapping gone too far: the blurred log luminance (the base layer) is compressed above a knee
+    so bright *regions* lose up to ``drop_ev`` stops, while the detail on top of it is kept."""
+    y = np.maximum(luminance(lin), 1e-5)
+    sigma = rng.uniform(*LOCAL_SIGMA) * min(lin.shape[:2])
+    base = ndimage.gaussian_filter(np.log2(y), sigma, mode="nearest")
+    top = float(np.quantile(base, 0.995))
+    zone = max(drop_ev / (1.0 - MIN_RATIO), rng.uniform(*KNEE_BELOW_EV))
+    pressed = np.maximum(base - (top - zone), 0.0) * (drop_ev / zone)
+    return np.clip(lin * np.exp2(-pressed)[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def shadow_noise(lin: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Sensor-like noise, strongest in relative terms in the shadows: std sqrt(strength² · x / 50 + (strength/20)²)."""
+    std = np.sqrt(np.float32(strength**2 / 50) * lin + np.float32((strength / 20) ** 2))
+    return np.clip(lin + std * rng.standard_normal(lin.shape, dtype=np.float32), 0.0, 1.0)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
-# issue registry and level sampling
+# the operator bank and the sampling of variants
 
 
 @dataclass(frozen=True)
-class Issue:
-    """How one issue label is synthesised: an operation and its parameter's band for each level."""
+class Operator:
+    """One camera-like operation that causes an issue, and the uniform range its strength is drawn from."""
 
-    parameter: str
-    """Name (and unit) of the operation's parameter; a column of the dataset manifest."""
+    name: str
     operation: Operation
-    bands: tuple[Band, Band, Band, Band]
-    """Uniform parameter range for levels 0 (jitter inside "none"), 1 normal, 2 severe, 3 blocking."""
+    strength: Band
+    """(mildest, strongest) strength; drawn uniformly between them."""
 
 
-ISSUES: dict[str, Issue] = {
-    "bright": Issue("exposure_ev", expose, ((0.0, 0.2), (0.5, 1.0), (1.0, 1.6), (1.6, 2.4))),
-    "dark": Issue("exposure_ev", expose, ((-0.2, 0.0), (-1.2, -0.6), (-2.0, -1.2), (-3.0, -2.0))),
-    "low_contrast": Issue("contrast_slope", contrast, ((0.95, 1.0), (0.70, 0.82), (0.52, 0.70), (0.36, 0.52))),
-    "high_contrast": Issue("contrast_slope", contrast, ((1.0, 1.05), (1.25, 1.5), (1.5, 1.9), (1.9, 2.6))),
-    "overexposed": Issue("clipped_fraction", clip_highlights, ((0.0, 0.0), (0.02, 0.06), (0.06, 0.15), (0.15, 0.30))),
-    "over_suppressed": Issue(
-        "highlight_drop_ev", compress_highlights, ((0.0, 0.08), (0.4, 0.75), (0.75, 1.15), (1.15, 1.7))
+OPERATORS: dict[str, tuple[Operator, ...]] = {
+    "bright": (
+        Operator("gain", gain, (0.2, 2.2)),
+        Operator("gain_shoulder", gain_shoulder, (0.2, 2.8)),
+        Operator("gamma", gamma_ev, (0.2, 2.2)),
+    ),
+    "dark": (
+        Operator("gain", gain, (-0.2, -3.0)),
+        Operator("gamma", gamma_ev, (-0.2, -3.0)),
+        Operator("crush_blacks", crush_blacks, (0.002, 0.08)),
+    ),
+    "low_contrast": (
+        Operator("squeeze", contrast, (0.95, 0.3)),
+        Operator("veil", veil, (0.002, 0.12)),
+    ),
+    "high_contrast": (
+        Operator("s_curve", contrast, (1.05, 2.9)),
+        Operator("levels", levels_stretch, (0.03, 0.45)),
+    ),
+    "overexposed": (
+        Operator("clip_highlights", clip_highlights, (0.01, 0.5)),
+        Operator("gain", gain, (0.3, 2.5)),
+    ),
+    "over_suppressed": (
+        Operator("compress_highlights", compress_highlights, (0.2, 2.0)),
+        Operator("local_tone_map", local_tone_map, (0.3, 2.5)),
     ),
 }
-_PARAMETERS = tuple(dict.fromkeys(issue.parameter for issue in ISSUES.values()))
+"""label -> the operators that cause it.  The label a variant gets is measured on the result
+(:func:`phoneiqa.exposure.measure`), so an operator may cause other issues too, or none when weak."""
 
 STAGES: tuple[tuple[str, str], ...] = (
     ("bright", "dark"),
@@ -258,62 +321,63 @@ STAGES: tuple[tuple[str, str], ...] = (
 )
 """The mutually exclusive pairs, in the order their operations are applied (exposure, tone curve, highlights)."""
 
-ISSUE_COUNT_PROBS = (0.35, 0.45, 0.17, 0.03)
-"""P(0, 1, 2, 3 issues) in a synthetic variant; issues fall on distinct pairs, so 3 is the most there can be."""
+ISSUE_COUNT_PROBS = (0.2, 0.5, 0.24, 0.06)
+"""P(0, 1, 2, 3 targeted issues) in a variant; targets fall on distinct pairs."""
+EXPOSURE_JITTER_EV = 0.15
+"""Std of a gain applied to every variant, so that starting exposures vary (measured like everything else)."""
+NOISE_SHARE = 0.3
+NOISE_STRENGTH: Band = (0.005, 0.05)
 
 
-def sample_levels(rng: np.random.Generator) -> dict[str, int]:
-    """A random legal combination of levels: how many issues, which pairs, which side of each, which level.
-
-    The number of issues follows :data:`ISSUE_COUNT_PROBS`; the pairs are distinct and uniform, each
-    side of a pair equally likely, levels 1..3 equally likely.
-    """
+def sample_recipe(rng: np.random.Generator) -> list[tuple[str, Operator, float]]:
+    """Which operators a variant gets, in pipeline order: (targeted label, operator, strength) per targeted pair."""
     count = int(rng.choice(len(ISSUE_COUNT_PROBS), p=ISSUE_COUNT_PROBS))
-    levels = dict.fromkeys(LABELS, 0)
-    for stage in rng.permutation(len(STAGES))[:count]:
-        levels[STAGES[stage][int(rng.integers(2))]] = int(rng.integers(1, len(LEVELS)))
-    return levels
+    chosen = set(rng.permutation(len(STAGES))[:count].tolist())
+    recipe = []
+    for stage, pair in enumerate(STAGES):
+        if stage in chosen:
+            label = pair[int(rng.integers(2))]
+            operators = OPERATORS[label]
+            operator = operators[int(rng.integers(len(operators)))]
+            mild, strong = operator.strength
+            recipe.append((label, operator, float(mild + (strong - mild) * rng.random())))
+    return recipe
 
 
-def apply_issues(image: Image.Image, levels: Mapping[str, int], rng: np.random.Generator) -> Image.Image:
-    """``image`` with the given issue levels (missing labels: 0), parameters drawn from ``rng``.
+def synthesize(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, dict[str, object]]:
+    """A random variant of ``image`` (before encoding), and what was drawn: the targeted labels and operators.
 
-    Every pair gets an operation: the one of its label with level >= 1, else one of the two at
-    random with its level-0 jitter.  Raises ``ValueError`` for unknown labels, levels outside
-    0..3, or both labels of an exclusive pair >= 1.
+    An exposure jitter, then 0–3 operators on distinct exclusive pairs (:func:`sample_recipe`), then
+    shadow noise in :data:`NOISE_SHARE` of the variants.  Pure in (image, rng state).
     """
-    return synthesize(image, levels, rng)[0]
+    lin = gain(to_linear(image), float(rng.normal(0.0, EXPOSURE_JITTER_EV)), rng)
+    drawn: dict[str, object] = {}
+    for label, operator, strength in sample_recipe(rng):
+        lin = operator.operation(lin, strength, rng)
+        drawn[f"target_{label}"] = f"{operator.name}:{strength:.3f}"
+    if rng.random() < NOISE_SHARE:
+        noise = float(rng.uniform(*NOISE_STRENGTH))
+        lin = shadow_noise(lin, noise, rng)
+        drawn["noise"] = noise
+    return to_image(lin), drawn
 
 
-def synthesize(
-    image: Image.Image, levels: Mapping[str, int], rng: np.random.Generator
-) -> tuple[Image.Image, dict[str, float]]:
-    """:func:`apply_issues`, also returning the parameter value each operation was given."""
-    levels = _checked_levels(levels)
-    lin = to_linear(image)
-    params: dict[str, float] = {}
-    for pair in STAGES:
-        active = [label for label in pair if levels[label] > 0]
-        label = active[0] if active else pair[int(rng.integers(2))]
-        issue = ISSUES[label]
-        value = float(rng.uniform(*issue.bands[levels[label]]))
-        lin = issue.operation(lin, value, rng)
-        params[issue.parameter] = value
-    return to_image(lin), params
+def ladder(image: Image.Image, label: str, rng: np.random.Generator, steps: int = 5) -> list[Image.Image]:
+    """``steps`` versions of ``image`` with one operator of ``label``, mildest to strongest (step 0: untouched)."""
+    operators = OPERATORS[label]
+    operator = operators[int(rng.integers(len(operators)))]
+    lin, state = to_linear(image), rng.bit_generator.state
+    out = [image.copy()]
+    for value in np.linspace(*operator.strength, steps)[1:]:
+        rng.bit_generator.state = state  # the same shape jitter at every step: only the strength grows
+        out.append(to_image(operator.operation(lin, float(value), rng)))
+    return out
 
 
-def _checked_levels(levels: Mapping[str, int]) -> dict[str, int]:
-    unknown = sorted(set(levels) - set(LABELS))
-    if unknown:
-        raise ValueError(f"unknown issue label(s) {unknown}; known: {', '.join(LABELS)}")
-    out = {label: levels.get(label, 0) for label in LABELS}
-    for label, level in out.items():
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < len(LEVELS):
-            raise ValueError(f"{label}={level!r} is not an integer level in 0..{len(LEVELS) - 1}")
-    for a, b in STAGES:
-        if out[a] and out[b]:
-            raise ValueError(f"{a}={out[a]} and {b}={out[b]}: {a} and {b} exclude each other")
-    return {label: int(level) for label, level in out.items()}
+def measured_levels(image: Image.Image, reference: Image.Image) -> tuple[dict[str, int], dict[str, float]]:
+    """The issue levels of ``image`` measured against ``reference`` (:mod:`phoneiqa.exposure`), and the measurements."""
+    measurement = exposure.measure(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB")))
+    return exposure.issue_levels(measurement), measurement.as_dict()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -323,7 +387,7 @@ CROP_AREA: Band = (0.7, 1.0)
 """Fraction of the photo's area a random crop keeps."""
 CROP_ASPECT = 1.15
 """Largest factor by which a crop's aspect ratio may differ from the photo's."""
-SHORT_SIDE = (384, 1080)
+SHORT_SIDE = (320, 720)
 """Range of the output's short side in pixels, before the upscaling cap."""
 MAX_UPSCALE = 1.6
 """The short side is never more than this times the crop's (small bases stay near their own size)."""
@@ -360,7 +424,7 @@ def encode_jpeg(image: Image.Image, rng: np.random.Generator) -> tuple[bytes, in
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# bases: loading, CLIVE selection, near-duplicate scenes
+# bases: loading, CLIVE selection, near-duplicate scenes, scene-disjoint splits
 
 
 def load_base(path: Path) -> Image.Image:
@@ -389,7 +453,7 @@ WELL_EXPOSED: dict[str, Band] = {
     "clipped_fraction": (0.0, 0.08),
     "black_fraction": (0.0, 0.15),
 }
-"""Photometric sanity bounds (inclusive) a CLIVE photo must meet, besides its MOS, to serve as a clean base."""
+"""Photometric sanity bounds (inclusive) a photo of unknown quality must meet to serve as a clean base."""
 
 
 def is_well_exposed(stats: Mapping[str, float]) -> bool:
@@ -405,6 +469,38 @@ def select_well_exposed(clive_dir: Path, min_mos: float = 65.0) -> list[Path]:
     scores = pd.read_csv(clive_dir / "mos.csv")
     paths = [clive_dir / "images" / name for name in scores.loc[scores["mos"] >= min_mos, "image"]]
     return sorted(path for path in paths if is_well_exposed(photometric_stats(load_base(path))))
+
+
+def collect_bases(data: Path, clive_min_mos: float = 65.0) -> tuple[list[Path], dict[str, int]]:
+    """The clean base photos under ``data`` (``../shared/data``), and how many each source gave or lost.
+
+    All of ``photos/`` (curated clean photos); the photos of ``bsds500/`` inside the
+    :data:`WELL_EXPOSED` bounds (film scans of mixed exposure: the others are left out) and not
+    already in ``photos/`` (CBSD68 is a subset of BSDS500); the well-exposed CLIVE photos of MOS at
+    least ``clive_min_mos``.  Sorted paths.
+    """
+    photos = sorted((data / "photos").glob("*.webp"))
+    bsds = sorted(path for path in (data / "bsds500").iterdir() if path.is_file())
+    bsds_ok = [path for path in bsds if is_well_exposed(photometric_stats(load_base(path)))]
+    known = {_pixel_digest(path) for path in photos}
+    bsds_new = [path for path in bsds_ok if _pixel_digest(path) not in known]
+    clive = select_well_exposed(data / "clive", clive_min_mos) if (data / "clive").is_dir() else []
+    counts = {
+        "photos": len(photos),
+        "bsds500": len(bsds_new),
+        "bsds500_not_clean": len(bsds) - len(bsds_ok),
+        "bsds500_in_photos": len(bsds_ok) - len(bsds_new),
+        "clive": len(clive),
+    }
+    return sorted([*photos, *bsds_new, *clive]), counts
+
+
+def _pixel_digest(path: Path) -> str:
+    """A digest of a photo's pixels, the same whatever its file format (lossless copies of one photo agree)."""
+    image = load_base(path)
+    if image.width < image.height:
+        image = image.transpose(Image.Transpose.ROTATE_90)
+    return hashlib.sha1(image.tobytes()).hexdigest()
 
 
 DUPLICATE_CORRELATION = 0.97
@@ -436,6 +532,32 @@ def _thumbnail(path: Path) -> np.ndarray:
     return (grey - grey.mean()) / max(float(grey.std()), 1e-6)
 
 
+SPLITS = ("train", "val", "test")
+
+
+def scene_splits(bases: Sequence[Path], fractions: Sequence[float], seed: int) -> dict[Path, str]:
+    """A split name (``train``, ``val``, ``test``) for each base, whole scenes (:func:`scene_groups`) at a time.
+
+    ``fractions`` are the shares of scenes for (train, val[, test]); a split with a positive share
+    gets at least one scene when there are enough.  Depends on the seed and the bases only.
+    """
+    if not 2 <= len(fractions) <= 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions must be 2 or 3 non-negative shares summing to 1, got {list(fractions)}")
+    scenes = scene_groups(bases)
+    names = sorted(set(scenes.values()))
+    order = [names[i] for i in np.random.default_rng([seed, _stable_id("holdout")]).permutation(len(names))]
+    counts = [round(f * len(names)) for f in fractions[1:]]
+    counts = [
+        min(max(c, 1 if f > 0 else 0), max(len(names) - 1, 0)) for c, f in zip(counts, fractions[1:], strict=True)
+    ]
+    split_of: dict[str, str] = {}
+    start = 0
+    for name, count in zip(SPLITS[1:], counts, strict=False):
+        split_of.update(dict.fromkeys(order[start : start + count], name))
+        start += count
+    return {path: split_of.get(scene, "train") for path, scene in scenes.items()}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # dataset generation
 
@@ -453,29 +575,30 @@ def generate_dataset(
     out_dir: Path,
     per_image: int,
     seed: int,
-    holdout_fraction: float = 0.2,
+    fractions: Sequence[float] = (0.8, 0.2),
     workers: int = 1,
 ) -> pd.DataFrame:
     """Write ``per_image`` JPEG variants of every base photo and their label CSVs into ``out_dir``.
 
-    Variant 0 of a base is the untouched photo; variants 1.. get :func:`sample_levels` issues.  All
-    go through the same crop, resize and JPEG augmentation.  Whole scenes (a base and its
-    near-duplicates, :func:`scene_groups`) are held out: about ``holdout_fraction`` of them go to
-    ``labels_val.csv``, the rest to ``labels_train.csv`` (both in ``data_specs/labels_csv.md``
-    format, filenames relative to ``out_dir``); ``manifest.csv`` adds base, scene, split and every
-    drawn parameter.  The output depends on the seed and the bases' names and pixels only, not on
-    ``workers`` (processes) or the order of ``bases``.  Returns the manifest.
+    Variant 0 of a base is the clean photo; variants 1.. are :func:`synthesize` variants.  All go through
+    the same crop, resize and JPEG augmentation, and every variant's levels are *measured* on the
+    decoded JPEG against the clean crop (:func:`measured_levels`), so a clean base with a blown sky
+    is labelled ``overexposed`` like any other photo.  Whole scenes (:func:`scene_splits` with
+    ``fractions`` of train, val and optionally test) go to ``labels_<split>.csv`` (the
+    ``data_specs/labels_csv.md`` format, filenames relative to ``out_dir``); ``manifest.csv`` adds
+    base, scene, split, the measurements and what was drawn.  The output depends on the seed and the
+    bases' names and pixels only, not on ``workers`` (processes) or the order of ``bases``.
     """
     bases = sorted(Path(path) for path in bases)
     stems = [path.stem for path in bases]
     if len(set(stems)) != len(stems):
         raise ValueError("base photos need distinct file stems (output files are named after them)")
-    if per_image < 1 or not 0.0 <= holdout_fraction < 1.0:
-        raise ValueError("need per_image >= 1 and 0 <= holdout_fraction < 1")
+    if per_image < 1:
+        raise ValueError(f"per_image must be at least 1, got {per_image}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    split_of = scene_splits(bases, fractions, seed)
     scenes = scene_groups(bases)
-    held_out = _held_out_scenes(sorted(set(scenes.values())), holdout_fraction, seed)
     jobs = [_Job(path, out_dir, per_image, seed) for path in bases]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -484,20 +607,15 @@ def generate_dataset(
         per_base = [_render_base(job) for job in jobs]
 
     frame = pd.DataFrame([row for rows in per_base for row in rows])
-    frame.insert(1, "scene", frame["base"].map({path.name: scene for path, scene in scenes.items()}))
-    frame.insert(2, "split", np.where(frame["scene"].isin(held_out), "val", "train"))
-    for split in ("train", "val"):
-        frame.loc[frame["split"] == split, ["filename", *LABELS]].to_csv(out_dir / f"labels_{split}.csv", index=False)
+    by_name = {path.name: path for path in bases}
+    frame.insert(1, "scene", frame["base"].map(lambda name: scenes[by_name[name]]))
+    frame.insert(2, "split", frame["base"].map(lambda name: split_of[by_name[name]]))
+    for split in SPLITS:
+        if (frame["split"] == split).any():
+            rows = frame.loc[frame["split"] == split, ["filename", *LABELS]]
+            rows.to_csv(out_dir / f"labels_{split}.csv", index=False)
     frame.to_csv(out_dir / "manifest.csv", index=False)
     return frame
-
-
-def _held_out_scenes(scenes: list[str], fraction: float, seed: int) -> set[str]:
-    count = round(fraction * len(scenes))
-    if fraction > 0 and len(scenes) > 1:
-        count = min(max(count, 1), len(scenes) - 1)
-    order = np.random.default_rng([seed, _stable_id("holdout")]).permutation(len(scenes))
-    return {scenes[i] for i in order[:count]}
 
 
 def _render_base(job: _Job) -> list[dict[str, object]]:
@@ -505,12 +623,11 @@ def _render_base(job: _Job) -> list[dict[str, object]]:
     rows = []
     for variant in range(job.per_image):
         rng = np.random.default_rng([job.seed, _stable_id(job.base.stem), variant])
-        levels = sample_levels(rng) if variant else dict.fromkeys(LABELS, 0)
-        image, drawn = augment_geometry(base, rng)
-        params: dict[str, float] = {}
-        if variant:
-            image, params = synthesize(image, levels, rng)
+        reference, geometry = augment_geometry(base, rng)
+        image, drawn = synthesize(reference, rng) if variant else (reference, {})
         data, quality = encode_jpeg(image, rng)
+        with Image.open(io.BytesIO(data)) as decoded:
+            levels, measurements = measured_levels(decoded, reference)
         filename = f"{job.base.stem}__v{variant:02d}.jpg"
         (job.out_dir / filename).write_bytes(data)
         rows.append(
@@ -519,9 +636,10 @@ def _render_base(job: _Job) -> list[dict[str, object]]:
                 "base": job.base.name,
                 "variant": variant,
                 **levels,
-                **{parameter: params.get(parameter, math.nan) for parameter in _PARAMETERS},
-                **drawn,
+                **measurements,
+                **geometry,
                 "jpeg_quality": quality,
+                **drawn,
             }
         )
     return rows

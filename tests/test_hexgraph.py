@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hexgraph import HexGraph, HexGraphError
+from hexgraph import HexGraph, HexGraphError, median_levels
 
 SPECS = Path(__file__).resolve().parents[1] / "data_specs"
 
@@ -320,3 +320,18 @@ def test_importing_hexgraph_does_not_import_torch():
     code = "import sys, hexgraph; hexgraph.HexGraph.from_spec; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_median_levels_hand_worked_and_legal_and_consistent_with_probabilities():
+    probabilities = np.array([[[0.3, 0.3, 0.3, 0.1], [0.5, 0.2, 0.2, 0.1], [0.05, 0.05, 0.1, 0.8]]])
+    # P(level >= 1, 2, 3): 0.7, 0.4, 0.1 -> 1;  0.5 (not > 1/2) -> 0;  0.95, 0.9, 0.8 -> 3
+    np.testing.assert_array_equal(median_levels(probabilities), [[1, 0, 3]])
+    assert median_levels(torch.from_numpy(probabilities)).tolist() == [[1, 0, 3]]
+
+    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
+    f = torch.randn(4096, graph.n, dtype=torch.float64) * 4
+    f[:, [0, 3]] += 3.0  # bright>=1 and dark>=1 both pushed: the joint must still choose
+    p = graph.level_probabilities(f)
+    levels = median_levels(p)
+    assert graph.is_legal(graph.encode_levels(levels).numpy()).all()
+    np.testing.assert_array_equal((levels >= 1).numpy(), (p[..., 0] < 0.5).numpy())

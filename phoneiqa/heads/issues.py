@@ -6,8 +6,9 @@
 text features are cached in the head, so inference needs only the image tower.
 
 Both are trained with a focal loss on the exact node marginals (or the exact CRF negative
-log-likelihood), and predict the per-label level probabilities and the MAP *legal* state —
-never an illegal combination such as bright and dark at once.
+log-likelihood), and predict the per-label level probabilities and each label's median level under them — a
+legal combination, never bright and dark at once, and consistent with the probabilities: a label
+is flagged exactly when P(issue) > 1/2.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hexgraph import HexGraph
+from hexgraph import HexGraph, median_levels
 from phoneiqa import losses
 from phoneiqa.heads import HEADS
 from phoneiqa.heads.base import IssueHead
@@ -39,7 +40,7 @@ class IssuePrediction:
     """Issue-head output for a batch."""
 
     probabilities: Tensor  # [B, L, K] exact P(level = k)
-    levels: Tensor  # [B, L] levels of the MAP legal state
+    levels: Tensor  # [B, L] each label's median level under those probabilities (hexgraph.median_levels)
 
 
 class _HexHead(IssueHead):
@@ -79,8 +80,8 @@ class _HexHead(IssueHead):
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> IssuePrediction:
-        f = self.potentials(features)
-        return IssuePrediction(self.graph.level_probabilities(f), self.graph.levels(self.graph.map_state(f)))
+        probabilities = self.graph.level_probabilities(self.potentials(features))
+        return IssuePrediction(probabilities, median_levels(probabilities))
 
 
 def _focal(kind: str):

@@ -1,0 +1,303 @@
+"""Do the issue levels hold on photos nobody tuned on?  Issue heads beside a threshold rule, in one run.
+
+    python benchmarks/bench_exposure.py [--graded runs/graded] [--models previous=git:0386233 default ...]
+
+Evaluation sets, all of scenes no head was trained on (``--graded`` is the training set made by
+``benchmarks/make_graded_set.py``; its ``test`` split holds scenes kept out of training and validation):
+
+(a) ``../shared/data/mefb``: 55 real scenes captured under- and over-exposed.  Direction accuracy:
+    an ``under`` capture must read ``dark`` and neither ``bright`` nor ``overexposed``; an ``over``
+    capture ``bright`` or ``overexposed`` and not ``dark``.
+(b) the training generator (``phoneiqa.synth``) on the test scenes: the variants of the graded set,
+    plus one ladder per scene and label (5 steps of one operator, mildest to strongest);
+(c) the independent generator (``benchmarks/independent_generator.py``, other operators, other code)
+    on the same test scenes: random variants, ladders and the clean photos;
+(d) CLIVE photos in the top third by MOS that were not training or validation bases: share flagged.
+
+For (b) and (c), per label: detection of severe-or-worse problems (share of true level >= 2 that
+is flagged at all, and that is called severe or worse), exact-level accuracy beside always-none,
+per-ladder Kendall tau-b of the predicted level against the step (a constant answer counts as 0),
+and false alarms on the clean photos (share of the photos with no measured issue that get a flag).
+
+Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
+``default``), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
+percentile) for the contrasts, clipped share for overexposed, 99th-percentile lightness for
+over_suppressed; each level's threshold maximises balanced accuracy on the training split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from scipy.stats import kendalltau
+
+from phoneiqa.encoders import create_encoder
+from phoneiqa.labels import LABELS
+from phoneiqa.model import Model
+from phoneiqa.photometric import FEATURE_NAMES
+from phoneiqa.preprocess import load_scaled
+from phoneiqa.synth import encode_jpeg, ladder, load_base, measured_levels
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+LADDER_STEPS = 5
+PHOTOMETRIC = {"short_side": 192, "max_long_side": 384}
+Predictor = Callable[[pd.DataFrame], np.ndarray]
+
+# ---------------------------------------------------------------------------------------------------------------------
+# evaluation sets: frames with a "path" column, measured levels where known, "kind" (clean / random / ladder)
+
+
+def training_generator_set(graded: Path, out: Path, seed: int) -> pd.DataFrame:
+    """The graded set's test-split variants, plus ladders of the training generator on the same scenes."""
+    manifest = pd.read_csv(graded / "manifest.csv")
+    test = manifest[manifest["split"] == "test"].copy()
+    test["path"] = [str(graded / name) for name in test["filename"]]
+    test["kind"] = np.where(test["variant"] == 0, "clean", "random")
+    ladders = out / "manifest.csv"
+    if not ladders.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        bases = sorted(set(test["base"]))
+        for index, base in enumerate(bases):
+            path = next(p for p in _base_dirs() if (p / base).exists()) / base
+            photo = _small(load_base(path))
+            for number, label in enumerate(LABELS):
+                rng = np.random.default_rng([seed, index, number])
+                for step, image in enumerate(ladder(photo, label, rng, LADDER_STEPS)):
+                    data, _ = encode_jpeg(image, rng)
+                    name = f"{Path(base).stem}__{label}__{step}.jpg"
+                    (out / name).write_bytes(data)
+                    with Image.open(io.BytesIO(data)) as decoded:
+                        levels, _ = measured_levels(decoded, photo)
+                    rows.append({"filename": name, "base": base, "ladder_label": label, "ladder_step": step, **levels})
+        pd.DataFrame(rows).to_csv(ladders, index=False)
+    frame = pd.read_csv(ladders)
+    frame["path"] = [str(out / name) for name in frame["filename"]]
+    frame["kind"] = "ladder"
+    return pd.concat([test, frame], ignore_index=True)
+
+
+def _base_dirs() -> list[Path]:
+    return [DATA / "photos", DATA / "bsds500", DATA / "clive" / "images"]
+
+
+def _small(image: Image.Image, short: int = 480) -> Image.Image:
+    """Bases at a phone-thumbnail size, so ladders are quick to make and measure."""
+    scale = short / min(image.size)
+    return image if scale >= 1 else image.resize((round(image.width * scale), round(image.height * scale)))
+
+
+def independent_set(graded: Path, out: Path, seed: int) -> pd.DataFrame:
+    """The independent generator's clean photos, random variants and ladders of the test-split scenes."""
+    if not (out / "manifest.csv").exists():
+        import independent_generator  # benchmarks/ is on sys.path when this script runs
+
+        manifest = pd.read_csv(graded / "manifest.csv")
+        names = sorted(set(manifest.loc[manifest["split"] == "test", "base"]))
+        bases = [next(p for p in _base_dirs() if (p / name).exists()) / name for name in names]
+        independent_generator.generate(bases, out, seed=seed, workers=2)
+    frame = pd.read_csv(out / "manifest.csv")
+    frame["path"] = [str(out / name) for name in frame["filename"]]
+    return frame
+
+
+def mefb_set() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "mefb" / "labels.csv")
+    frame["path"] = [str(DATA / "mefb" / "images" / name) for name in frame["image"]]
+    return frame
+
+
+def clive_top_third(graded: Path) -> pd.DataFrame:
+    """CLIVE's top third by MOS, without the photos that were training or validation bases of ``graded``."""
+    scores = pd.read_csv(DATA / "clive" / "mos.csv")
+    top = scores[scores["mos"] >= scores["mos"].quantile(2 / 3)]
+    manifest = pd.read_csv(graded / "manifest.csv")
+    seen = set(manifest.loc[manifest["split"] != "test", "base"])
+    top = top[~top["image"].isin(seen)].copy()
+    top["path"] = [str(DATA / "clive" / "images" / name) for name in top["image"]]
+    return top
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# predictors: frame with "path" -> predicted levels [N, 6]
+
+
+def photometric_features(paths: Sequence[str]) -> np.ndarray:
+    """The ``photometric`` encoder's statistics at the shipped model's size, for each image."""
+    encoder = create_encoder("photometric", **PHOTOMETRIC)
+    side = encoder.preprocess.short_side
+    chunks = [
+        encoder.encode([load_scaled(path, side) for path in paths[i : i + 64]]).numpy()
+        for i in range(0, len(paths), 64)
+    ]
+    return np.concatenate(chunks)
+
+
+def model_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """Levels from a checkpoint's issue head, which must read the photometric statistics at the default size."""
+    model = Model.load(path)
+    part = next(enc for enc in getattr(model.encoder, "parts", [model.encoder]) if enc.name == "photometric")
+    start, stop = model.columns.get("issues", (0, model.encoder.feature_dim))
+    if stop - start != part.feature_dim or part.preprocess.short_side != PHOTOMETRIC["short_side"]:
+        raise SystemExit(f"{path}: this benchmark needs an issue head on photometric@{PHOTOMETRIC['short_side']}")
+    head = model.issue_head
+
+    def predict(features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return head.predict(torch.from_numpy(features)).levels.numpy()
+
+    return predict
+
+
+RULE_STATISTICS = {
+    "bright": ("lum_mean", +1),
+    "dark": ("lum_mean", -1),
+    "low_contrast": ("lum_spread_p05_p95", -1),
+    "high_contrast": ("lum_spread_p05_p95", +1),
+    "overexposed": ("clip_hi_lum", +1),
+    "over_suppressed": ("lum_p99", -1),
+}
+"""The threshold rule: label -> (photometric statistic, +1 if a larger value means a stronger problem)."""
+
+
+def fit_threshold_rule(features: np.ndarray, levels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Per label and level k, the threshold on the label's statistic that best separates level >= k from < k
+    (balanced accuracy on the given training rows); exclusive pairs keep the side whose level is higher."""
+    rules = []
+    for j, label in enumerate(LABELS):
+        name, sign = RULE_STATISTICS[label]
+        values = sign * features[:, FEATURE_NAMES.index(name)]
+        cuts = []
+        for k in (1, 2, 3):
+            positive = levels[:, j] >= k
+            candidates = np.quantile(values, np.linspace(0.005, 0.995, 400))
+            scores = [(values[positive] >= c).mean() + (values[~positive] < c).mean() for c in candidates]
+            cuts.append(float(candidates[int(np.argmax(scores))]))
+        rules.append((FEATURE_NAMES.index(name), sign, np.maximum.accumulate(cuts)))
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = np.stack([(sign * x[:, col, None] >= cuts).sum(1) for col, sign, cuts in rules], axis=1)
+        for a, b in ((0, 1), (2, 3), (4, 5)):
+            both = (out[:, a] > 0) & (out[:, b] > 0)
+            weaker = np.where(out[:, a] >= out[:, b], b, a)
+            out[both, weaker[both]] = 0
+        return out
+
+    return predict
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# metrics
+
+
+def direction_accuracy(frame: pd.DataFrame, pred: np.ndarray) -> float:
+    col = {label: pred[:, j] for j, label in enumerate(LABELS)}
+    under = (col["dark"] > 0) & (col["bright"] == 0) & (col["overexposed"] == 0)
+    over = ((col["bright"] > 0) | (col["overexposed"] > 0)) & (col["dark"] == 0)
+    return float(np.where(frame["exposure"] == "under", under, over).mean())
+
+
+def generator_metrics(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per label (and the worst / mean over labels): detection, exact accuracy, ladder tau, clean false alarms."""
+    truth = frame[list(LABELS)].to_numpy()
+    graded = (frame["kind"] != "ladder").to_numpy()
+    clean = graded & (truth == 0).all(axis=1)
+    out: dict[str, dict[str, float]] = {}
+    for j, label in enumerate(LABELS):
+        severe = graded & (truth[:, j] >= 2)
+        taus = []
+        ladders = frame[(frame["kind"] == "ladder") & (frame["ladder_label"] == label)]
+        for _, rows in ladders.groupby("base"):
+            steps, levels = rows["ladder_step"].to_numpy(), pred[rows.index, j]
+            tau = kendalltau(steps, levels).statistic if len(set(levels)) > 1 else 0.0
+            taus.append(tau)
+        out[label] = {
+            "flagged": float((pred[severe, j] >= 1).mean()),
+            "severe+": float((pred[severe, j] >= 2).mean()),
+            "accuracy": float((pred[graded, j] == truth[graded, j]).mean()),
+            "always_none": float((truth[graded, j] == 0).mean()),
+            "tau": float(np.mean(taus)) if taus else float("nan"),
+        }
+    out["false_alarms"] = {"clean": float((pred[clean] > 0).any(axis=1).mean()), "n": int(clean.sum())}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def load_models(specs: Sequence[str], tmp: Path) -> dict[str, Path]:
+    """``name=path`` / ``name=git:<commit>`` / ``default`` -> checkpoint paths."""
+    out = {}
+    for spec in specs:
+        name, _, source = spec.partition("=")
+        source = source or name
+        if source == "default":
+            path = ROOT / "phoneiqa" / "pretrained" / "default.pt"
+        elif source.startswith("git:"):
+            path = tmp / f"{name}.pt"
+            blob = subprocess.run(
+                ["git", "show", f"{source[4:]}:phoneiqa/pretrained/default.pt"], cwd=ROOT, capture_output=True, check=True
+            ).stdout
+            path.write_bytes(blob)
+        else:
+            path = Path(source)
+        out[name] = path
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graded", type=Path, default=ROOT / "runs" / "graded")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_exposure")
+    parser.add_argument("--models", nargs="+", default=["previous=git:0386233", "default"])
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    sets = {
+        "mefb": mefb_set(),
+        "training generator": training_generator_set(args.graded, args.out / "training_ladders", args.seed),
+        "independent generator": independent_set(args.graded, args.out / "independent", args.seed),
+        "CLIVE top third": clive_top_third(args.graded),
+    }
+    features = {name: photometric_features(frame["path"].tolist()) for name, frame in sets.items()}
+    train = pd.read_csv(args.graded / "manifest.csv").query("split == 'train'")
+    train_x = photometric_features([str(args.graded / name) for name in train["filename"]])
+    with tempfile.TemporaryDirectory() as tmp:
+        predictors = {name: model_predictor(path) for name, path in load_models(args.models, Path(tmp)).items()}
+    predictors["threshold rule"] = fit_threshold_rule(train_x, train[list(LABELS)].to_numpy())
+
+    results = {name: {s: predict(features[s]) for s in sets} for name, predict in predictors.items()}
+    print(f"(a) mefb direction accuracy ({len(sets['mefb'])} photos) and (d) CLIVE top third flagged "
+          f"({len(sets['CLIVE top third'])} photos)")
+    print(f"{'head':<24}{'mefb direction':>16}{'CLIVE top third flagged':>26}")
+    for name, preds in results.items():
+        flagged = (preds["CLIVE top third"] > 0).any(axis=1).mean()
+        print(f"{name:<24}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}{flagged:>26.3f}")
+    for set_name in ("training generator", "independent generator"):
+        frame = sets[set_name]
+        print(f"\n({'b' if set_name.startswith('training') else 'c'}) {set_name}: {len(frame)} images of "
+              f"{frame['base'].nunique()} unseen scenes; per label: severe-or-worse flagged / called severe+ | "
+              "exact accuracy (always-none) | ladder tau")
+        print(f"{'head':<18}" + "".join(f"{label:>28}" for label in LABELS) + f"{'clean false alarms':>20}")
+        for name, preds in results.items():
+            m = generator_metrics(frame, preds[set_name])
+            cells = "".join(
+                f"{m[lab]['flagged']:>6.2f}/{m[lab]['severe+']:.2f} {m[lab]['accuracy']:.2f}"
+                f"({m[lab]['always_none']:.2f}) {m[lab]['tau']:>5.2f}"
+                for lab in LABELS
+            )
+            print(f"{name:<18}{cells}{m['false_alarms']['clean']:>14.3f} (n={m['false_alarms']['n']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The six exposure issues as measurements: the contract of ``data_specs/issue_definitions.md`` in code.
+
+Each issue's severity is a number measured on a photo — against the same scene correctly exposed
+(the *reference*) where the definition needs one — and its level follows from fixed boundaries:
+
+    ref, bad = np.asarray(clean_image), np.asarray(edited_image)   # 8-bit sRGB [H, W, 3], same scene and framing
+    m = measure(bad, ref)          # Measurement(exposure_ev=-1.3, contrast_ratio=1.02, blown_share=0.0, ...)
+    issue_levels(m)                # {'bright': 0, 'dark': 2, 'low_contrast': 0, ...}
+    blown_share(bad)               # needs no reference: share of the frame blown out, glints excluded
+
+The synthetic-issue generators label their images with these functions, whatever operations made
+them; the tests check them on images whose answer is known by construction.  Numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from phoneiqa.photometric import lightness, luminance, srgb_to_linear
+
+WORKING_LONG_SIDE = 512
+"""Long side (pixels) of the copy every measurement is taken on (smaller photos are used as they are)."""
+BLOWN_CODE = 250
+"""8-bit code from which a channel is saturated; a pixel with two or more saturated channels has lost its detail."""
+BLOWN_CHANNELS = 2
+CRUSHED_CODE = 5
+"""8-bit code up to which a channel is black; a pixel whose channels all are has no shadow detail left."""
+MIN_REGION = 0.001
+"""Blown regions smaller than this share of the frame (light sources, specular glints) are not counted."""
+HIGHLIGHT_QUANTILE = 0.995
+"""Quantile of the brightest channel that stands for the photo's highlight level (its "white")."""
+SHADOW_QUANTILE = 0.05
+"""Quantile of the luminance that stands for the photo's shadow level."""
+MIDTONE_QUANTILE = 0.5
+"""Quantile of the luminance that stands for the photo's mid-tones."""
+LUMINANCE_FLOOR = 0.002
+"""Added to linear luminance before logarithms (about L* 1.8): below it, differences are not visible."""
+
+BOUNDARIES: dict[str, tuple[str, tuple[float, float, float]]] = {
+    "bright": ("exposure_ev", (0.4, 0.8, 1.5)),
+    "dark": ("exposure_ev", (-0.4, -0.9, -1.8)),
+    "low_contrast": ("contrast_ratio", (0.85, 0.7, 0.5)),
+    "high_contrast": ("contrast_ratio", (1.15, 1.35, 1.6)),
+    "overexposed": ("blown_share", (0.05, 0.15, 0.30)),
+    "over_suppressed": ("highlight_drop_ev", (0.4, 0.75, 1.15)),
+}
+"""label -> (the measurement it reads, the values at which normal, severe and blocking begin).
+
+Boundaries that increase are reached from below (the level is the number of boundaries the value
+is at or above); decreasing ones from above (at or below)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the definitions measure on a photo, against the same scene correctly exposed."""
+
+    exposure_ev: float
+    """Stops by which the photo's key (geometric mean luminance) is brighter (> 0) or darker than the reference's."""
+    contrast_ratio: float
+    """Spread of lightness (std of L*) against the reference exposed the same way by a pure gain: < 1 flatter."""
+    blown_share: float
+    """Share of the frame blown out (two or more channels saturated), regions below :data:`MIN_REGION` not counted."""
+    highlight_drop_ev: float
+    """Stops by which the highlights (the brightest channel's 99.5th percentile) fell more than the mid-tones
+    moved and the shadows were lifted; at most the stops left between the highlights and white."""
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def working_copy(codes: np.ndarray) -> np.ndarray:
+    """``codes`` (8-bit sRGB ``[H, W, 3]``) box-averaged by an integer factor so its long side is at most 512."""
+    _check_codes(codes)
+    factor = math.ceil(max(codes.shape[:2]) / WORKING_LONG_SIDE)
+    return codes if factor <= 1 else np.asarray(Image.fromarray(codes).reduce(factor))
+
+
+def _check_codes(codes: np.ndarray) -> None:
+    if codes.dtype != np.uint8 or codes.ndim != 3 or codes.shape[2] != 3:
+        raise ValueError(f"expected an 8-bit sRGB image [H, W, 3] (uint8), got {codes.dtype} {list(codes.shape)}")
+
+
+def blown_mask(codes: np.ndarray, min_region: float = MIN_REGION) -> np.ndarray:
+    """``[H, W]`` bool: pixels blown out without detail, in regions of at least ``min_region`` of the frame.
+
+    A pixel is blown when at least two of its channels are at :data:`BLOWN_CODE` or above; 8-connected
+    regions of blown pixels smaller than ``min_region`` of the frame (a lamp, the sun, a glint) are dropped.
+    """
+    _check_codes(codes)
+    blown = np.count_nonzero(codes >= BLOWN_CODE, axis=2) >= BLOWN_CHANNELS
+    if not blown.any():
+        return blown
+    regions, count = ndimage.label(blown, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(regions.ravel(), minlength=count + 1)
+    keep = sizes >= min_region * blown.size
+    keep[0] = False
+    return keep[regions]
+
+
+def blown_share(codes: np.ndarray) -> float:
+    """Share of the frame blown out (:func:`blown_mask` on the :func:`working_copy`): what ``overexposed`` reads."""
+    return float(blown_mask(working_copy(codes)).mean())
+
+
+def crushed_mask(codes: np.ndarray) -> np.ndarray:
+    """``[H, W]`` bool: pixels with every channel at :data:`CRUSHED_CODE` or below (no shadow detail left)."""
+    _check_codes(codes)
+    return (codes <= CRUSHED_CODE).all(axis=2)
+
+
+def key_ev(codes: np.ndarray) -> float:
+    """log2 of the geometric mean linear luminance (plus :data:`LUMINANCE_FLOOR`): the exposure's key in stops."""
+    return float(np.mean(np.log2(luminance(codes) + LUMINANCE_FLOOR)))
+
+
+def highlight_level(codes: np.ndarray) -> float:
+    """The :data:`HIGHLIGHT_QUANTILE` of the brightest channel, linear light 0..1."""
+    top = codes.max(axis=2)
+    code = np.quantile(top, HIGHLIGHT_QUANTILE, method="inverted_cdf")
+    return float(_LINEAR[int(code)])
+
+
+def luminance_quantile(codes: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of the linear luminance."""
+    return float(np.quantile(luminance(codes), q))
+
+
+def _stops(a: float, b: float) -> float:
+    """log2 of ``a / b`` for luminances, both offset by :data:`LUMINANCE_FLOOR`."""
+    return math.log2((a + LUMINANCE_FLOOR) / (b + LUMINANCE_FLOOR))
+
+
+def lightness_std(lin: np.ndarray) -> float:
+    """Standard deviation of CIE L* (0..100) of linear RGB ``[H, W, 3]``."""
+    y = np.clip(lin, 0, 1) @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    return float(100 * lightness(y.astype(np.float32)).std(dtype=np.float64))
+
+
+_LINEAR = srgb_to_linear(np.arange(256) / 255).astype(np.float32)
+"""Linear light of each 8-bit sRGB code."""
+
+
+def measure(codes: np.ndarray, reference: np.ndarray) -> Measurement:
+    """The four measurements of a photo ``codes`` against ``reference``, the same scene correctly exposed.
+
+    Both are 8-bit sRGB ``[H, W, 3]`` of the same framing and size (a photo and its edited copy).
+    """
+    _check_codes(codes)
+    _check_codes(reference)
+    if codes.shape != reference.shape:
+        raise ValueError(f"photo {list(codes.shape)} and reference {list(reference.shape)} differ in size")
+    img, ref = working_copy(codes), working_copy(reference)
+    exposure = key_ev(img) - key_ev(ref)
+    ref_lin = _LINEAR[ref]
+    gained = np.minimum(ref_lin * np.float32(2.0**exposure), 1.0)
+    contrast = lightness_std(_LINEAR[img]) / max(lightness_std(gained), 1e-3)
+    high_img = highlight_level(img)
+    drop = math.log2(highlight_level(ref) / max(high_img, 1e-4))
+    mid = abs(_stops(luminance_quantile(img, MIDTONE_QUANTILE), luminance_quantile(ref, MIDTONE_QUANTILE)))
+    lift = _stops(luminance_quantile(img, SHADOW_QUANTILE), luminance_quantile(ref, SHADOW_QUANTILE))
+    headroom = -math.log2(max(high_img, 1e-4))
+    highlight_drop = max(0.0, min(drop - max(mid, lift), headroom))
+    return Measurement(exposure, contrast, blown_share(img), highlight_drop)
+
+
+def level_of(label: str, value: float) -> int:
+    """The level (0..3) that ``value`` of the label's measurement gives, by :data:`BOUNDARIES`."""
+    _, edges = BOUNDARIES[label]
+    rising = edges[0] < edges[-1]
+    return sum(value >= edge if rising else value <= edge for edge in edges)
+
+
+def issue_levels(measurement: Measurement) -> dict[str, int]:
+    """Level per issue label of a :class:`Measurement` (a legal combination: each exclusive pair reads one number)."""
+    values = measurement.as_dict()
+    return {label: level_of(label, values[name]) for label, (name, _) in BOUNDARIES.items()}
