@@ -22,7 +22,7 @@ and false alarms on the clean photos (share of the photos with no measured issue
 Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
 ``default``), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
 percentile) for the contrasts, clipped share for overexposed, 99th-percentile lightness for
-over_suppressed; each level's threshold maximises balanced accuracy on the training split.
+over_suppressed; each level's threshold maximises accuracy on the training split.
 """
 
 from __future__ import annotations
@@ -41,17 +41,16 @@ from PIL import Image
 from scipy.stats import kendalltau
 
 from phoneiqa.encoders import create_encoder
+from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
 from phoneiqa.model import Model
 from phoneiqa.photometric import FEATURE_NAMES
-from phoneiqa.preprocess import load_scaled
 from phoneiqa.synth import encode_jpeg, ladder, load_base, measured_levels
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 LADDER_STEPS = 5
 PHOTOMETRIC = {"short_side": 192, "max_long_side": 384}
-Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # evaluation sets: frames with a "path" column, measured levels where known, "kind" (clean / random / ladder)
@@ -132,31 +131,32 @@ def clive_top_third(graded: Path) -> pd.DataFrame:
 # predictors: frame with "path" -> predicted levels [N, 6]
 
 
-def photometric_features(paths: Sequence[str]) -> np.ndarray:
-    """The ``photometric`` encoder's statistics at the shipped model's size, for each image."""
-    encoder = create_encoder("photometric", **PHOTOMETRIC)
-    side = encoder.preprocess.short_side
-    chunks = [
-        encoder.encode([load_scaled(path, side) for path in paths[i : i + 64]]).numpy()
-        for i in range(0, len(paths), 64)
-    ]
-    return np.concatenate(chunks)
-
-
-def model_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    """Levels from a checkpoint's issue head, which must read the photometric statistics at the default size."""
-    model = Model.load(path)
-    part = next(enc for enc in getattr(model.encoder, "parts", [model.encoder]) if enc.name == "photometric")
+def issue_features(model: Model, paths: Sequence[str]) -> np.ndarray:
+    """The columns the model's issue head reads, computed (and cached) exactly as the model computes them."""
     start, stop = model.columns.get("issues", (0, model.encoder.feature_dim))
-    if stop - start != part.feature_dim or part.preprocess.short_side != PHOTOMETRIC["short_side"]:
-        raise SystemExit(f"{path}: this benchmark needs an issue head on photometric@{PHOTOMETRIC['short_side']}")
-    head = model.issue_head
+    rows, first = [], 0
+    for part in getattr(model.encoder, "parts", [model.encoder]):
+        rows.append(np.full(len(paths), first < stop and start < first + part.feature_dim))
+        first += part.feature_dim
+    features = cached_features(model.encoder, [Path(p) for p in paths], desc="issue features", rows=rows)
+    return features[:, start:stop].numpy()
 
-    def predict(features: np.ndarray) -> np.ndarray:
+
+def model_predictor(path: Path) -> Callable[[Sequence[str]], np.ndarray]:
+    """Levels from a checkpoint's issue head, on the features its own encoder computes."""
+    model = Model.load(path)
+
+    def predict(paths: Sequence[str]) -> np.ndarray:
         with torch.no_grad():
-            return head.predict(torch.from_numpy(features)).levels.numpy()
+            return model.issue_head.predict(torch.from_numpy(issue_features(model, paths))).levels.numpy()
 
     return predict
+
+
+def photometric_features(paths: Sequence[str]) -> np.ndarray:
+    """The photometric statistics the shipped model's issue head reads, for the threshold rule."""
+    part = create_encoder("photometric", **PHOTOMETRIC)
+    return cached_features(part, [Path(p) for p in paths], desc="photometric").numpy()
 
 
 RULE_STATISTICS = {
@@ -170,9 +170,9 @@ RULE_STATISTICS = {
 """The threshold rule: label -> (photometric statistic, +1 if a larger value means a stronger problem)."""
 
 
-def fit_threshold_rule(features: np.ndarray, levels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def fit_threshold_rule(features: np.ndarray, levels: np.ndarray) -> Callable[[Sequence[str]], np.ndarray]:
     """Per label and level k, the threshold on the label's statistic that best separates level >= k from < k
-    (balanced accuracy on the given training rows); exclusive pairs keep the side whose level is higher."""
+    (accuracy on the given training rows); exclusive pairs keep the side whose level is higher."""
     rules = []
     for j, label in enumerate(LABELS):
         name, sign = RULE_STATISTICS[label]
@@ -181,11 +181,12 @@ def fit_threshold_rule(features: np.ndarray, levels: np.ndarray) -> Callable[[np
         for k in (1, 2, 3):
             positive = levels[:, j] >= k
             candidates = np.quantile(values, np.linspace(0.005, 0.995, 400))
-            scores = [(values[positive] >= c).mean() + (values[~positive] < c).mean() for c in candidates]
+            scores = [np.mean((values >= c) == positive) for c in candidates]
             cuts.append(float(candidates[int(np.argmax(scores))]))
         rules.append((FEATURE_NAMES.index(name), sign, np.maximum.accumulate(cuts)))
 
-    def predict(x: np.ndarray) -> np.ndarray:
+    def predict(paths: Sequence[str]) -> np.ndarray:
+        x = photometric_features(paths)
         out = np.stack([(sign * x[:, col, None] >= cuts).sum(1) for col, sign, cuts in rules], axis=1)
         for a, b in ((0, 1), (2, 3), (4, 5)):
             both = (out[:, a] > 0) & (out[:, b] > 0)
@@ -235,6 +236,14 @@ def generator_metrics(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, dict[s
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+SETS: dict[str, Callable[[argparse.Namespace], pd.DataFrame]] = {
+    "mefb": lambda args: mefb_set(),
+    "training generator": lambda a: training_generator_set(a.graded, a.out / "training_ladders", a.seed),
+    "independent generator": lambda a: independent_set(a.graded, a.out / "independent", a.seed),
+    "CLIVE top third": lambda args: clive_top_third(args.graded),
+}
+
+
 def load_models(specs: Sequence[str], tmp: Path) -> dict[str, Path]:
     """``name=path`` / ``name=git:<commit>`` / ``default`` -> checkpoint paths."""
     out = {}
@@ -246,7 +255,10 @@ def load_models(specs: Sequence[str], tmp: Path) -> dict[str, Path]:
         elif source.startswith("git:"):
             path = tmp / f"{name}.pt"
             blob = subprocess.run(
-                ["git", "show", f"{source[4:]}:phoneiqa/pretrained/default.pt"], cwd=ROOT, capture_output=True, check=True
+                ["git", "show", f"{source[4:]}:phoneiqa/pretrained/default.pt"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
             ).stdout
             path.write_bytes(blob)
         else:
@@ -261,33 +273,35 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_exposure")
     parser.add_argument("--models", nargs="+", default=["previous=git:0386233", "default"])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="evaluation sets to run")
     args = parser.parse_args()
 
-    sets = {
-        "mefb": mefb_set(),
-        "training generator": training_generator_set(args.graded, args.out / "training_ladders", args.seed),
-        "independent generator": independent_set(args.graded, args.out / "independent", args.seed),
-        "CLIVE top third": clive_top_third(args.graded),
-    }
-    features = {name: photometric_features(frame["path"].tolist()) for name, frame in sets.items()}
+    sets = {name: SETS[name](args) for name in args.sets}
     train = pd.read_csv(args.graded / "manifest.csv").query("split == 'train'")
     train_x = photometric_features([str(args.graded / name) for name in train["filename"]])
     with tempfile.TemporaryDirectory() as tmp:
         predictors = {name: model_predictor(path) for name, path in load_models(args.models, Path(tmp)).items()}
     predictors["threshold rule"] = fit_threshold_rule(train_x, train[list(LABELS)].to_numpy())
 
-    results = {name: {s: predict(features[s]) for s in sets} for name, predict in predictors.items()}
-    print(f"(a) mefb direction accuracy ({len(sets['mefb'])} photos) and (d) CLIVE top third flagged "
-          f"({len(sets['CLIVE top third'])} photos)")
-    print(f"{'head':<24}{'mefb direction':>16}{'CLIVE top third flagged':>26}")
-    for name, preds in results.items():
-        flagged = (preds["CLIVE top third"] > 0).any(axis=1).mean()
-        print(f"{name:<24}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}{flagged:>26.3f}")
-    for set_name in ("training generator", "independent generator"):
+    results = {
+        name: {s: predict(frame["path"].tolist()) for s, frame in sets.items()} for name, predict in predictors.items()
+    }
+    if "mefb" in sets and "CLIVE top third" in sets:
+        print(
+            f"(a) mefb direction accuracy ({len(sets['mefb'])} photos) and (d) CLIVE top third flagged "
+            f"({len(sets['CLIVE top third'])} photos)"
+        )
+        print(f"{'head':<24}{'mefb direction':>16}{'CLIVE top third flagged':>26}")
+        for name, preds in results.items():
+            flagged = (preds["CLIVE top third"] > 0).any(axis=1).mean()
+            print(f"{name:<24}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}{flagged:>26.3f}")
+    for set_name in (s for s in ("training generator", "independent generator") if s in sets):
         frame = sets[set_name]
-        print(f"\n({'b' if set_name.startswith('training') else 'c'}) {set_name}: {len(frame)} images of "
-              f"{frame['base'].nunique()} unseen scenes; per label: severe-or-worse flagged / called severe+ | "
-              "exact accuracy (always-none) | ladder tau")
+        print(
+            f"\n({'b' if set_name.startswith('training') else 'c'}) {set_name}: {len(frame)} images of "
+            f"{frame['base'].nunique()} unseen scenes; per label: severe-or-worse flagged / called severe+ | "
+            "exact accuracy (always-none) | ladder tau"
+        )
         print(f"{'head':<18}" + "".join(f"{label:>28}" for label in LABELS) + f"{'clean false alarms':>20}")
         for name, preds in results.items():
             m = generator_metrics(frame, preds[set_name])

@@ -11,12 +11,20 @@ across generators:
   where the sensor saturates under a random white balance (so colours clip before white), and developed
   again with a filmic curve (extended Reinhard, Hable/Uncharted 2 or the ACES fit);
 - Photoshop-like Levels (input black/white points, midtone gamma, output levels) and Curves (a monotone
-  cubic spline through control points) in CIE lightness L* (chromaticity kept) or in HSV value;
+  cubic spline, PCHIP, through control points) in CIE lightness L* (chromaticity kept) or in HSV value;
 - atmospheric haze ``I = J·t + A·(1 − t)`` with a depth-like transmission gradient, veiling glare (a blurred
-  copy of the scene added as stray light), and lightness squeezes and stretches about the L* median;
-- base/detail splits (Gaussian base layer): large-scale flattening, "clarity", and a Durand-style local tone
-  mapping that presses down the upper range of the log-luminance base while keeping the detail;
+  copy of the scene added as stray light), and lightness squeezes and stretches about an L* quantile;
+- base/detail splits: large-scale flattening and "clarity" on a Gaussian base of L*, and a Durand-style local
+  tone mapping that presses down the upper range of an edge-preserving (guided-filter) base of log brightness
+  while keeping the detail;
+- highlights rolled off into a grey band in lightness, or pulled down by a Curves point in HSV value;
 - area lights: a soft, bright elliptical light with a halo, added in linear light.
+
+Every family has a strength 0..1 and random shape parameters; :func:`ladder` raises the strength of one
+family, :func:`random_variant` combines up to three issues.  A few strengths are set from the photo itself
+(the exposure that blows a target share of the frame, the knee and top of the highlights), never from the
+labels.  Photos whose highlights sit less than about a stop above their mid-tones cannot reach a severe
+``over_suppressed``: the measurement subtracts any move of the mid-tones from the highlight drop.
 
 It was written without reading :mod:`phoneiqa.synth` and imports nothing from it; keep it that way.  Labels
 never come from the operators: every image is encoded (JPEG or WebP), decoded, and measured against its
@@ -51,17 +59,26 @@ from phoneiqa import exposure
 LABELS = ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
 MEASUREMENTS = ("exposure_ev", "contrast_ratio", "blown_share", "highlight_drop_ev")
 """The four numbers of :class:`phoneiqa.exposure.Measurement`, stored next to the levels in the manifest."""
-EXCLUSIVE = {"bright": "dark", "dark": "bright", "low_contrast": "high_contrast", "high_contrast": "low_contrast",
-             "overexposed": "over_suppressed", "over_suppressed": "overexposed"}
+EXCLUSIVE = {
+    "bright": "dark",
+    "dark": "bright",
+    "low_contrast": "high_contrast",
+    "high_contrast": "low_contrast",
+    "overexposed": "over_suppressed",
+    "over_suppressed": "overexposed",
+}
 """Issues read off the same measurement from two sides: a random variant never aims at both of a pair."""
 ISSUE_COUNT_P = (0.1, 0.45, 0.3, 0.15)
 """Probability that a random variant aims at 0, 1, 2 or 3 issues."""
-ORDER = ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
-"""Order in which a random variant applies its issues: exposure, then tone spread, then highlights."""
+ISSUE_WEIGHTS = (0.12, 0.18, 0.12, 0.18, 0.12, 0.28)
+"""Relative chance of each of :data:`LABELS` to be aimed at: higher for the issues that other operators undo
+(brightening and haze lift dark photos; exposure shifts cancel a highlight drop)."""
+ORDER = ("over_suppressed", "bright", "dark", "low_contrast", "high_contrast", "overexposed")
+"""Order in which a random variant applies its issues: highlights pressed down (first, so that an exposure change
+after it moves them along with the mid-tones instead of hiding the drop), exposure, tone spread, blown areas."""
 SHORT_SIDE = (320, 640)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-_REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _EPS = np.float32(1e-3)
 """Neutral offset for ratio edits, so that black pixels are lifted as grey instead of staying black."""
 
@@ -69,27 +86,64 @@ _EPS = np.float32(1e-3)
 # ---------------------------------------------------------------- colour helpers (float32 sRGB images in 0..1)
 
 
+def _lookup(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``values`` in 0..1 (clipped) through a function tabulated at ``len(table)`` evenly spaced points."""
+    top = len(table) - 1
+    return table[np.clip(values * np.float32(top) + np.float32(0.5), 0, top).astype(np.intp)]
+
+
+def _tabulate(function: Callable[[np.ndarray], np.ndarray], size: int) -> np.ndarray:
+    return function(np.linspace(0, 1, size)).astype(np.float32)
+
+
+_LINEAR_TABLE = _tabulate(lambda v: np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4), 4096)
+_SRGB_TABLE = _tabulate(lambda x: np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055), 65536)
+_LSTAR_TABLE = _tabulate(lambda y: np.where(y > 216 / 24389, 116 * np.cbrt(y) - 16, y * (24389 / 27)), 65536)
+
+
 def _linear(srgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded values (0..1) to linear light."""
-    srgb = np.clip(srgb, 0, 1, dtype=np.float32)
-    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return _lookup(srgb, _LINEAR_TABLE)
 
 
 def _srgb(lin: np.ndarray) -> np.ndarray:
     """Linear light to sRGB-encoded values, clipped to 0..1."""
-    lin = np.clip(lin, 0, 1, dtype=np.float32)
-    return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055).astype(np.float32)
+    return _lookup(lin, _SRGB_TABLE)
 
 
 def _lstar(y: np.ndarray) -> np.ndarray:
-    """CIE lightness L* (0..100) of linear luminance."""
-    return np.where(y > 216 / 24389, 116 * np.cbrt(y) - 16, y * (24389 / 27)).astype(np.float32)
+    """CIE lightness L* (0..100) of linear luminance (0..1)."""
+    return _lookup(y, _LSTAR_TABLE)
 
 
 def _y_of_lstar(lightness: np.ndarray) -> np.ndarray:
     """Linear luminance of CIE lightness L* (the inverse of :func:`_lstar`)."""
     lightness = np.clip(lightness, 0, 100)
-    return np.where(lightness > 8, ((lightness + 16) / 116) ** 3, lightness * (27 / 24389)).astype(np.float32)
+    cube_root = (lightness + np.float32(16)) / np.float32(116)
+    return np.where(lightness > 8, cube_root * cube_root * cube_root, lightness * np.float32(27 / 24389))
+
+
+def _luminance(lin: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of linear RGB ``[H, W, 3]``."""
+    r, g, b = (lin[..., c] for c in range(3))
+    return np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+
+
+def _brightest(channels: np.ndarray) -> np.ndarray:
+    """The largest of the three channels per pixel (HSV value for sRGB input)."""
+    return np.maximum(np.maximum(channels[..., 0], channels[..., 1]), channels[..., 2])
+
+
+def _key(lin: np.ndarray) -> float:
+    """log2 of the geometric mean luminance (plus 0.002) of linear RGB: the exposure's key in stops."""
+    return float(np.mean(np.log2(_luminance(lin) + np.float32(0.002))))
+
+
+def _mix(channels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Each pixel's RGB multiplied by the 3×3 ``matrix``."""
+    planes = [channels[..., c] for c in range(3)]
+    rows = [sum(np.float32(matrix[r, c]) * planes[c] for c in range(3)) for r in range(3)]
+    return np.stack(rows, axis=2)
 
 
 def _scale_to(channels: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -101,21 +155,21 @@ def _scale_to(channels: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndar
 def _edit_lightness(img: np.ndarray, edit: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``edit`` to CIE L* (0..100) of the luminance, keeping each pixel's chromaticity (linear RGB ratios)."""
     lin = _linear(img)
-    y = lin @ _REC709
+    y = _luminance(lin)
     return _srgb(_scale_to(lin, y, _y_of_lstar(edit(_lstar(y)))))
 
 
 def _edit_value(img: np.ndarray, edit: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``edit`` to HSV value (the largest sRGB channel, 0..1), keeping hue and saturation."""
-    value = img.max(axis=2)
+    value = _brightest(img)
     return np.clip(_scale_to(img, value, np.clip(edit(value), 0, 1)), 0, 1)
 
 
 def _pchip(values: np.ndarray, xs: list[float], ys: list[float]) -> np.ndarray:
     """A Curves adjustment: ``values`` through the monotone cubic spline (PCHIP) through the points ``xs``→``ys``."""
-    grid = np.linspace(xs[0], xs[-1], 1025)
-    table = PchipInterpolator(np.asarray(xs), np.asarray(ys))(grid)
-    return np.interp(values, grid, table).astype(np.float32)
+    low, span = xs[0], xs[-1] - xs[0]
+    table = _tabulate(lambda u: PchipInterpolator(np.asarray(xs), np.asarray(ys))(low + span * u), 4096)
+    return _lookup((values - np.float32(low)) / np.float32(span), table)
 
 
 def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
@@ -128,9 +182,14 @@ def _blur(plane: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(Image.fromarray(blurred).resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def _smoothstep(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, 0, 1)
-    return u * u * (3 - 2 * u)
+def _guided_base(plane: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of a 2-D plane by itself (the guided filter of He et al.): the base layer."""
+    size = 2 * radius + 1
+    mean = ndimage.uniform_filter(plane, size, mode="reflect")
+    var = ndimage.uniform_filter(plane * plane, size, mode="reflect") - mean * mean
+    a = var / (var + np.float32(eps))
+    b = mean - a * mean
+    return ndimage.uniform_filter(a, size, mode="reflect") * plane + ndimage.uniform_filter(b, size, mode="reflect")
 
 
 # ---------------------------------------------------------------- simulated camera
@@ -164,7 +223,7 @@ def _crf(x: np.ndarray, p: dict[str, float]) -> np.ndarray:
 def _crf_inverse(codes: np.ndarray, p: dict[str, float]) -> np.ndarray:
     """Encoded values 0..1 back to scene linear through the inverse of :func:`_crf` (tabulated)."""
     grid = np.linspace(0, 1, 4097) ** 3
-    return np.interp(codes, _crf(grid, p), grid).astype(np.float32)
+    return _lookup(codes, _tabulate(lambda c: np.interp(c, _crf(grid, p), grid), 4096))
 
 
 def _filmic(x: np.ndarray, kind: float, scale: float) -> np.ndarray:
@@ -205,19 +264,24 @@ def _colour_matrix(p: dict[str, float]) -> np.ndarray:
 
 def _camera_raw(img: np.ndarray, p: dict[str, float]) -> np.ndarray:
     """The photo taken back to white-balanced camera RGB (linear, before the colour matrix)."""
-    return np.clip(_crf_inverse(img, p) @ np.linalg.inv(_colour_matrix(p)).T, 0, None).astype(np.float32)
+    return np.clip(_mix(_crf_inverse(img, p), np.linalg.inv(_colour_matrix(p))), 0, None)
 
 
-def _camera(img: np.ndarray, ev: float, p: dict[str, float]) -> np.ndarray:
-    """Re-expose the photo by ``ev`` stops in the simulated camera and develop it again.
+def _develop(raw: np.ndarray, ev: float, p: dict[str, float]) -> np.ndarray:
+    """Expose camera RGB (from :func:`_camera_raw`) by ``ev`` stops, clip it at the sensor and develop it to sRGB.
 
     The sensor clips each raw channel at 1 before white balance, so a channel with white-balance gain ``g`` clips
     at ``g`` in camera RGB: green (gain 1) first, which turns colours before they turn white.
     """
     saturation = np.array([p["wb_red"], 1.0, p["wb_blue"]], dtype=np.float32)
-    raw = np.minimum(_camera_raw(img, p) * np.float32(2.0**ev), saturation)
-    developed = _filmic(np.clip(raw @ _colour_matrix(p).T, 0, None), p["filmic"], _filmic_scale(p))
-    return _display(developed, p["display_gamma"]).astype(np.float32)
+    exposed = np.minimum(raw * np.float32(2.0**ev), saturation)
+    developed = _filmic(np.clip(_mix(exposed, _colour_matrix(p)), 0, None), p["filmic"], _filmic_scale(p))
+    return _display(developed, p["display_gamma"])
+
+
+def _camera(img: np.ndarray, ev: float, p: dict[str, float]) -> np.ndarray:
+    """Re-expose the photo by ``ev`` stops in the simulated camera and develop it again."""
+    return _develop(_camera_raw(img, p), ev, p)
 
 
 def _exposure_ev(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
@@ -238,13 +302,14 @@ def _draw_camera_blowout(rng: np.random.Generator) -> dict[str, float]:
 
 def _camera_blowout(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
     """Raise the camera exposure until about ``s · share_top`` of the frame has two channels at the white clip."""
+    raw = _camera_raw(img, p)
     share = s * p["share_top"]
     if share <= 0:
-        return _camera(img, 0.0, p)
-    raw = _camera_raw(img, p)
-    second = raw.sum(axis=2) - raw.max(axis=2) - raw.min(axis=2)
+        return _develop(raw, 0.0, p)
+    r, g, b = (raw[..., c] for c in range(3))
+    second = np.maximum(np.minimum(r, g), np.minimum(np.maximum(r, g), b))
     needed = float(np.quantile(second, 1 - share))
-    return _camera(img, float(np.clip(-math.log2(max(needed, 1e-4)), 0, 7)), p)
+    return _develop(raw, float(np.clip(-math.log2(max(needed, 1e-4)), 0, 7)), p)
 
 
 # ---------------------------------------------------------------- Levels and Curves
@@ -294,7 +359,7 @@ def _s_curve(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
     def edit(lightness: np.ndarray) -> np.ndarray:
         low, mid, high = np.quantile(lightness, [0.2, 0.5, 0.8])
         mid = float(np.clip(mid, 10, 90))
-        low, high = min(float(low), mid - 5), max(float(high), mid + 5)
+        low, high = max(min(float(low), mid - 5), 1.0), min(max(float(high), mid + 5), 99.0)
         ys = [0, low * (1 - s * p["shadow"]), mid, high + s * p["highlight"] * (100 - high), 100]
         return _pchip(lightness, [0, low, mid, high, 100], ys)
 
@@ -304,22 +369,22 @@ def _s_curve(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
 # ---------------------------------------------------------------- lightness spread, haze, glare, base/detail
 
 
-def _lightness_spread(img: np.ndarray, factor: float) -> np.ndarray:
-    """L* scaled by ``factor`` about its median (< 1 flatter, > 1 harsher), chromaticity kept."""
+def _lightness_spread(img: np.ndarray, factor: float, pivot: float) -> np.ndarray:
+    """L* scaled by ``factor`` about its ``pivot`` quantile (< 1 flatter, > 1 harsher), chromaticity kept."""
 
     def edit(lightness: np.ndarray) -> np.ndarray:
-        mid = np.float32(np.median(lightness))
+        mid = np.float32(np.quantile(lightness, pivot))
         return mid + np.float32(factor) * (lightness - mid)
 
     return _edit_lightness(img, edit)
 
 
 def _lightness_squeeze(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
-    return _lightness_spread(img, 1 - s * p["squeeze_top"])
+    return _lightness_spread(img, 1 - s * p["squeeze_top"], p["pivot"])
 
 
 def _lightness_stretch(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
-    return _lightness_spread(img, 1 + s * p["stretch_top"])
+    return _lightness_spread(img, 1 + s * p["stretch_top"], p["pivot"])
 
 
 def _base_detail(img: np.ndarray, base_gain: float, detail_gain: float, sigma_share: float) -> np.ndarray:
@@ -339,26 +404,34 @@ def _flatten(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
 
 
 def _clarity(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
-    """"Clarity": the base layer stretched and the local detail boosted."""
+    """ "Clarity": the base layer stretched and the local detail boosted."""
     return _base_detail(img, 1 + s * p["base_top"], 1 + s * p["detail_top"], p["sigma"])
 
 
 def _haze(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
-    """Atmospheric haze ``J·t + A·(1 − t)`` in linear light; the transmission falls towards the top of the frame."""
-    h = img.shape[0]
-    depth = p["near"] + (1 - p["near"]) * np.linspace(1, 0, h, dtype=np.float32)[:, None, None]
+    """Atmospheric haze ``J·t + A·(1 − t)`` in linear light; the transmission falls towards the top of the frame.
+
+    The airlight ``A`` is a share of the photo's bright level (90th percentile of luminance), slightly blue.
+    """
+    lin = _linear(img)
+    depth = p["near"] + (1 - p["near"]) * np.linspace(1, 0, img.shape[0], dtype=np.float32)[:, None, None]
     t = 1 - s * p["haze_top"] * depth
-    airlight = np.float32(p["airlight"]) * np.array([1 - p["tint"], 1, 1 + p["tint"]], dtype=np.float32)
-    return _srgb(_linear(img) * t + airlight * (1 - t))
+    level = p["airlight"] * max(float(np.quantile(_luminance(lin), 0.9)), 0.1)
+    airlight = np.float32(level) * np.array([1 - p["tint"], 1, 1 + p["tint"]], dtype=np.float32)
+    return _srgb(lin * t + airlight * (1 - t))
 
 
 def _veiling_glare(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
-    """Stray light: a heavily blurred copy of the scene added in linear light, then the exposure partly restored."""
+    """Stray light: a heavily blurred copy of the scene added in linear light, then the exposure partly restored.
+
+    The restoring gain brings the key (geometric mean luminance) back by the share ``restore`` of its rise.
+    """
     lin = _linear(img)
     sigma = p["sigma"] * min(img.shape[:2])
     glare = np.stack([_blur(lin[..., c], sigma) for c in range(3)], axis=2)
-    gain = np.float32(s * p["glare_top"])
-    return _srgb((lin + gain * glare) / (1 + gain * np.float32(p["restore"]) * glare.mean()))
+    veiled = lin + np.float32(s * p["glare_top"]) * glare
+    rise = _key(veiled) - _key(lin)
+    return _srgb(veiled * np.float32(2.0 ** (-p["restore"] * rise)))
 
 
 # ---------------------------------------------------------------- highlights
@@ -390,36 +463,40 @@ def _midtone_knee(level: np.ndarray, y: np.ndarray, q: float) -> float:
     return float(np.quantile(level[(y >= low) & (y <= high)], q))
 
 
-def _highlight_press(img: np.ndarray, s: float, p: dict[str, float]
-                     ) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+def _highlight_press(
+    img: np.ndarray, s: float, p: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray, float, float, float]:
     """What the highlight families share: linear RGB, its brightest channel, and the knee, top and drop to apply.
 
     The knee is the ``knee`` quantile of the brightest channel over the mid-tone pixels, the top its 99.5th
-    percentile; the drop (stops) is ``s · drop_top``, at most 90 % of the stops from the knee to the top.
+    percentile; the drop (stops) is ``s · drop_top``, at most 97 % of the stops from the knee to the top.
     """
     lin = _linear(img)
-    value = lin.max(axis=2)
-    knee = _midtone_knee(value, lin @ _REC709, p["knee"])
+    value = _brightest(lin)
+    knee = max(_midtone_knee(value, _luminance(lin), p["knee"]), 1e-3)
     top = float(np.quantile(value, 0.995))
-    drop = min(s * p["drop_top"], 0.9 * math.log2(max(top, 1e-4) / max(knee, 1e-4)))
+    drop = min(s * p["drop_top"], 0.97 * math.log2(max(top, 1e-4) / max(knee, 1e-4)))
     return lin, value, knee, top, max(drop, 0.0)
 
 
 def _durand(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
     """Durand-style local tone mapping: the upper range of the log-brightness base layer pressed down, detail kept.
 
-    Brightness is the largest linear channel; the base is its Gaussian-blurred log, pressed linearly in log space
-    from the knee (unchanged) to the top (``drop`` stops lower).
+    Brightness is the largest linear channel; the base is its log smoothed by an edge-preserving (guided) filter,
+    pressed linearly in log space from the knee (unchanged) to the base's ``top`` quantile or one ``drop`` above
+    the knee, whichever is higher (``drop`` stops lower from there on, so the base never reverses); the detail
+    (log brightness minus base) is attenuated by up to ``detail_cut`` along the same ramp.
     """
     lin, value, _, _, drop = _highlight_press(img, s, p)
     if drop < 1e-3:
         return img
     log_v = np.log2(value + np.float32(1e-4))
-    base = _blur(log_v, p["sigma"] * min(value.shape))
-    knee, top = _midtone_knee(base, lin @ _REC709, p["knee"]), float(np.quantile(base, 0.995))
-    drop = min(drop, 0.9 * (top - knee))
-    lowered = drop * np.clip((base - knee) / max(top - knee, 1e-3), 0, 1)
-    return _srgb(_scale_to(lin, value, np.exp2(log_v - lowered) - np.float32(1e-4)))
+    base = _guided_base(log_v, max(1, round(p["radius"] * min(value.shape))), p["eps"])
+    knee = _midtone_knee(base, _luminance(lin), p["knee"])
+    width = max(float(np.quantile(base, p["top"])) - knee, drop)
+    ramp = np.clip((base - knee) / width, 0, 1)
+    pressed = base - drop * ramp + (log_v - base) * (1 - np.float32(p["detail_cut"]) * ramp)
+    return _srgb(_scale_to(lin, value, np.exp2(pressed) - np.float32(1e-4)))
 
 
 def _grey_band(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
@@ -457,7 +534,7 @@ def _curves_top(img: np.ndarray, s: float, p: dict[str, float]) -> np.ndarray:
 class _Family:
     """One operator family for one issue: ``draw`` picks its random shape, ``apply`` runs it at a strength 0..1.
 
-    Strength 1 is meant to reach the blocking level on most photos and strength 0 to leave the issue unset; the
+    Strength 1 is meant to reach severe or blocking on most photos and strength 0 to leave the issue unset; the
     strength rises along a ladder, while the drawn shape stays.
     """
 
@@ -472,9 +549,14 @@ def _uniform(**ranges: tuple[float, float]) -> Callable[[np.random.Generator], d
 
 def _draw_area_light(rng: np.random.Generator) -> dict[str, float]:
     return {
-        "share_top": rng.uniform(0.45, 0.6), "intensity": rng.uniform(4, 12), "aspect": rng.uniform(0.6, 1.6),
-        "angle": rng.uniform(0, math.pi), "x": rng.uniform(0.3, 0.7), "y": rng.uniform(0.3, 0.7),
-        "halo": rng.uniform(0.05, 0.25), "warmth": rng.uniform(0, 1),
+        "share_top": rng.uniform(0.45, 0.6),
+        "intensity": rng.uniform(4, 12),
+        "aspect": rng.uniform(0.6, 1.6),
+        "angle": rng.uniform(0, math.pi),
+        "x": rng.uniform(0.3, 0.7),
+        "y": rng.uniform(0.3, 0.7),
+        "halo": rng.uniform(0.05, 0.25),
+        "warmth": rng.uniform(0, 1),
     }
 
 
@@ -482,30 +564,32 @@ FAMILIES: dict[str, dict[str, _Family]] = {
     "bright": {
         "camera": _Family(_draw_camera_brighter, _exposure_ev),
         "levels_lstar": _Family(_uniform(white_cut=(0.0, 0.12), gamma_top=(1.0, 1.5)), _levels_brighter),
-        "curves_value": _Family(_uniform(lift=(0.25, 0.35), low=(0.6, 1.0), high=(0.4, 0.7)), _curves_brighter),
+        "curves_value": _Family(_uniform(lift=(0.3, 0.36), low=(0.6, 1.0), high=(0.4, 0.65)), _curves_brighter),
     },
     "dark": {
         "camera": _Family(_draw_camera_darker, _exposure_ev),
-        "levels_lstar": _Family(_uniform(black_cut=(0.0, 0.08), gamma_top=(0.8, 1.3), white_drop=(0.0, 0.25)),
-                                _levels_darker),
-        "curves_value": _Family(_uniform(drop=(0.25, 0.33), low=(0.45, 0.7), high=(0.8, 1.2), white_drop=(0, 0.3)),
-                                _curves_darker),
+        "levels_lstar": _Family(
+            _uniform(black_cut=(0.0, 0.08), gamma_top=(0.8, 1.3), white_drop=(0.0, 0.25)), _levels_darker
+        ),
+        "curves_value": _Family(
+            _uniform(drop=(0.25, 0.33), low=(0.45, 0.7), high=(0.8, 1.2), white_drop=(0, 0.3)), _curves_darker
+        ),
     },
     "low_contrast": {
-        "haze": _Family(_uniform(haze_top=(0.7, 0.85), near=(0.3, 1.0), airlight=(0.5, 0.9), tint=(0.0, 0.12)),
-                        _haze),
-        "veiling_glare": _Family(_uniform(glare_top=(2.0, 3.5), sigma=(0.1, 0.3), restore=(0.5, 1.0)),
-                                 _veiling_glare),
-        "lightness_squeeze": _Family(_uniform(squeeze_top=(0.6, 0.75)), _lightness_squeeze),
+        "haze": _Family(_uniform(haze_top=(0.7, 0.85), near=(0.3, 1.0), airlight=(0.6, 1.1), tint=(0.0, 0.12)), _haze),
+        "veiling_glare": _Family(_uniform(glare_top=(2.5, 4.0), sigma=(0.2, 0.4), restore=(0.5, 1.0)), _veiling_glare),
+        "lightness_squeeze": _Family(_uniform(squeeze_top=(0.6, 0.75), pivot=(0.5, 0.8)), _lightness_squeeze),
         "flatten": _Family(_uniform(base_top=(0.8, 0.95), detail_loss=(0.1, 0.4), sigma=(0.03, 0.08)), _flatten),
-        "levels_output": _Family(_uniform(black_top=(0.25, 0.4), white_top=(0.1, 0.25), gamma=(0.85, 1.2)),
-                                 _levels_output),
+        "levels_output": _Family(
+            _uniform(black_top=(0.25, 0.4), white_top=(0.1, 0.25), gamma=(0.7, 1.0)), _levels_output
+        ),
     },
     "high_contrast": {
-        "lightness_stretch": _Family(_uniform(stretch_top=(1.0, 1.5)), _lightness_stretch),
-        "s_curve": _Family(_uniform(shadow=(0.55, 0.8), highlight=(0.45, 0.75)), _s_curve),
-        "levels_input": _Family(_uniform(black_top=(0.2, 0.35), white_top=(0.15, 0.3), gamma=(0.85, 1.15)),
-                                _levels_input),
+        "lightness_stretch": _Family(_uniform(stretch_top=(1.0, 1.5), pivot=(0.3, 0.55)), _lightness_stretch),
+        "s_curve": _Family(_uniform(shadow=(0.7, 0.92), highlight=(0.6, 0.9)), _s_curve),
+        "levels_input": _Family(
+            _uniform(black_top=(0.2, 0.35), white_top=(0.15, 0.3), gamma=(0.85, 1.15)), _levels_input
+        ),
         "clarity": _Family(_uniform(base_top=(0.7, 1.1), detail_top=(0.5, 1.5), sigma=(0.03, 0.08)), _clarity),
     },
     "overexposed": {
@@ -513,9 +597,19 @@ FAMILIES: dict[str, dict[str, _Family]] = {
         "area_light": _Family(_draw_area_light, _area_light),
     },
     "over_suppressed": {
-        "durand": _Family(_uniform(drop_top=(1.5, 1.9), knee=(0.6, 0.9), sigma=(0.005, 0.02)), _durand),
-        "grey_band": _Family(_uniform(drop_top=(1.5, 1.9), knee=(0.6, 0.9)), _grey_band),
-        "curves_top": _Family(_uniform(drop_top=(1.5, 1.9), knee=(0.6, 0.9), tail=(0.2, 0.6)), _curves_top),
+        "durand": _Family(
+            _uniform(
+                drop_top=(1.7, 2.1),
+                knee=(0.2, 0.5),
+                top=(0.85, 0.95),
+                radius=(0.01, 0.04),
+                eps=(0.05, 0.5),
+                detail_cut=(0.3, 0.7),
+            ),
+            _durand,
+        ),
+        "grey_band": _Family(_uniform(drop_top=(1.5, 1.9), knee=(0.2, 0.5)), _grey_band),
+        "curves_top": _Family(_uniform(drop_top=(1.5, 1.9), knee=(0.2, 0.5), tail=(0.2, 0.6)), _curves_top),
     },
 }
 """issue label -> family name -> operator family."""
@@ -529,18 +623,25 @@ def _to_image(img: np.ndarray) -> Image.Image:
     return Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-def _apply_issue(img: np.ndarray, label: str, rng: np.random.Generator, strengths: list[float]
-                 ) -> tuple[list[np.ndarray], dict[str, float]]:
-    """One family drawn for ``label``, applied to ``img`` at each of ``strengths``; also returns its drawn shape."""
+def _apply_issue(
+    img: np.ndarray, label: str, rng: np.random.Generator, strengths: list[float]
+) -> tuple[list[np.ndarray], str, dict[str, float]]:
+    """One family drawn for ``label``, applied to ``img`` at each of ``strengths``.
+
+    Also returns the family's parameter prefix (``label.family``) and its drawn shape, keyed ``label.family.name``.
+    """
     name = str(rng.choice(sorted(FAMILIES[label])))
     family = FAMILIES[label][name]
     shape = family.draw(rng)
-    params = {f"{label}.{name}.{key}": float(value) for key, value in shape.items()}
-    return [family.apply(img, s, shape) for s in strengths], params
+    prefix = f"{label}.{name}"
+    params = {f"{prefix}.{key}": float(value) for key, value in shape.items()}
+    return [family.apply(img, s, shape) for s in strengths], prefix, params
 
 
 def random_variant(image: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, dict[str, float]]:
-    """A random degradation (0 to 3 issues, several operator families), returning the image (before encoding) and the parameters drawn.
+    """A random degradation (0 to 3 issues, several operator families).
+
+    Returns the image (before encoding) and the parameters drawn.
 
     Issues are drawn without aiming at both of an exclusive pair, applied in :data:`ORDER` at uniform random
     strengths; slight sensor-like noise is added half of the time.  Parameters are named
@@ -549,14 +650,13 @@ def random_variant(image: Image.Image, rng: np.random.Generator) -> tuple[Image.
     img = _to_array(image)
     params: dict[str, float] = {}
     chosen: list[str] = []
-    for label in rng.permutation(LABELS)[: rng.choice(4, p=ISSUE_COUNT_P)]:
+    for label in rng.choice(LABELS, size=rng.choice(4, p=ISSUE_COUNT_P), replace=False, p=ISSUE_WEIGHTS):
         if EXCLUSIVE[str(label)] not in chosen:
             chosen.append(str(label))
     for label in sorted(chosen, key=ORDER.index):
         strength = float(rng.uniform(0.05, 1.0))
-        (img,), drawn = _apply_issue(img, label, rng, [strength])
-        params.update(drawn)
-        params[next(iter(drawn)).rsplit(".", 1)[0] + ".strength"] = strength
+        (img,), prefix, drawn = _apply_issue(img, label, rng, [strength])
+        params.update({**drawn, f"{prefix}.strength": strength})
     sigma = float(rng.uniform(0.5, 2.0) / 255 if rng.random() < 0.5 else 0.0)
     if sigma > 0:
         img = img + np.float32(sigma) * rng.standard_normal(img.shape, dtype=np.float32)
@@ -564,14 +664,16 @@ def random_variant(image: Image.Image, rng: np.random.Generator) -> tuple[Image.
     return _to_image(img), params
 
 
-def _ladder(image: Image.Image, label: str, rng: np.random.Generator, steps: int
-            ) -> list[tuple[Image.Image, dict[str, float]]]:
+def _ladder(
+    image: Image.Image, label: str, rng: np.random.Generator, steps: int
+) -> list[tuple[Image.Image, dict[str, float]]]:
     """:func:`ladder`, with each step's parameters (the family's shape and the step's strength)."""
+    if steps < 2:
+        raise ValueError(f"a ladder needs at least 2 steps, got {steps}")
     img = _to_array(image)
     top = float(rng.uniform(0.9, 1.0))
     strengths = [top * k / (steps - 1) for k in range(1, steps)]
-    images, params = _apply_issue(img, label, rng, strengths)
-    prefix = next(iter(params)).rsplit(".", 1)[0]
+    images, prefix, params = _apply_issue(img, label, rng, strengths)
     return [(image, {**params, f"{prefix}.strength": 0.0})] + [
         (_to_image(out), {**params, f"{prefix}.strength": s}) for out, s in zip(images, strengths, strict=True)
     ]
@@ -606,7 +708,7 @@ _RESAMPLING = (Image.Resampling.LANCZOS, Image.Resampling.BICUBIC, Image.Resampl
 def _geometry(photo: Image.Image, rng: np.random.Generator) -> tuple[Image.Image, dict[str, float]]:
     """A random mild crop and a resize to a short side of 320–640 px (upscaling at most 1.25×, unless below 320)."""
     w, h = photo.size
-    left, top, right, bottom = rng.uniform(0, 0.06, 4)
+    left, top, right, bottom = (float(share) for share in rng.uniform(0, 0.06, 4))
     box = (round(left * w), round(top * h), round(w - right * w), round(h - bottom * h))
     cropped = photo.crop(box)
     short = min(cropped.size)
@@ -615,14 +717,23 @@ def _geometry(photo: Image.Image, rng: np.random.Generator) -> tuple[Image.Image
     resampling = int(rng.integers(len(_RESAMPLING)))
     size = (max(1, round(cropped.width * scale)), max(1, round(cropped.height * scale)))
     resized = cropped.resize(size, _RESAMPLING[resampling])
-    return resized, {"geometry.crop_left": left, "geometry.crop_top": top, "geometry.crop_right": right,
-                     "geometry.crop_bottom": bottom, "geometry.scale": scale, "geometry.resampling": resampling}
+    return resized, {
+        "geometry.crop_left": left,
+        "geometry.crop_top": top,
+        "geometry.crop_right": right,
+        "geometry.crop_bottom": bottom,
+        "geometry.scale": scale,
+        "geometry.resampling": float(resampling),
+    }
 
 
 def _draw_encoding(rng: np.random.Generator) -> dict[str, float]:
     """Random encoding: JPEG (4:2:0 or 4:4:4) or, one time in five, WebP; quality 60–95."""
-    return {"encode.webp": float(rng.random() < 0.2), "encode.quality": float(rng.integers(60, 96)),
-            "encode.subsampling": float(rng.choice([0, 2]))}
+    return {
+        "encode.webp": float(rng.random() < 0.2),
+        "encode.quality": float(rng.integers(60, 96)),
+        "encode.subsampling": float(rng.choice([0, 2])),
+    }
 
 
 def _encode(image: Image.Image, encoding: dict[str, float]) -> tuple[bytes, str]:
@@ -630,14 +741,20 @@ def _encode(image: Image.Image, encoding: dict[str, float]) -> tuple[bytes, str]
     buffer = io.BytesIO()
     quality = int(encoding["encode.quality"])
     if encoding["encode.webp"]:
-        image.save(buffer, format="WEBP", quality=quality, method=4)
+        image.save(buffer, format="WEBP", quality=quality, method=2)
         return buffer.getvalue(), ".webp"
     image.save(buffer, format="JPEG", quality=quality, subsampling=int(encoding["encode.subsampling"]))
     return buffer.getvalue(), ".jpg"
 
 
-def _emit(out_dir: Path, name: str, image: Image.Image, reference: Image.Image, encoding: dict[str, float],
-          row: dict[str, object]) -> dict[str, object]:
+def _emit(
+    out_dir: Path,
+    name: str,
+    image: Image.Image,
+    reference: Image.Image,
+    encoding: dict[str, float],
+    row: dict[str, object],
+) -> dict[str, object]:
     """Encode and write ``image``, measure the decoded file against ``reference``; the manifest row."""
     data, ext = _encode(image, encoding)
     filename = f"images/{name}{ext}"
@@ -655,28 +772,55 @@ def _base_rows(base: Path, out_dir: Path, seed: int, variants: int, ladder_steps
     common = {"base": base.name, "ladder_label": None, "ladder_step": None}
     rng = np.random.default_rng([seed, key, 0])
     reference, geometry = _geometry(photo, rng)
-    rows = [_emit(out_dir, f"{base.stem}_clean", reference, reference, _draw_encoding(rng),
-                  {**common, "kind": "clean", **geometry})]
+    rows = [
+        _emit(
+            out_dir,
+            f"{base.stem}_clean",
+            reference,
+            reference,
+            _draw_encoding(rng),
+            {**common, "kind": "clean", **geometry},
+        )
+    ]
     for i in range(variants):
         rng = np.random.default_rng([seed, key, 1, i])
         reference, geometry = _geometry(photo, rng)
         image, params = random_variant(reference, rng)
-        rows.append(_emit(out_dir, f"{base.stem}_random{i}", image, reference, _draw_encoding(rng),
-                          {**common, "kind": "random", **geometry, **params}))
+        rows.append(
+            _emit(
+                out_dir,
+                f"{base.stem}_random{i}",
+                image,
+                reference,
+                _draw_encoding(rng),
+                {**common, "kind": "random", **geometry, **params},
+            )
+        )
     for j, label in enumerate(LABELS):
         rng = np.random.default_rng([seed, key, 2, j])
         reference, geometry = _geometry(photo, rng)
         encoding = _draw_encoding(rng)
         for step, (image, params) in enumerate(_ladder(reference, label, rng, ladder_steps)):
-            rows.append(_emit(out_dir, f"{base.stem}_{label}{step}", image, reference, encoding,
-                              {**common, "kind": "ladder", "ladder_label": label, "ladder_step": step,
-                               **geometry, **params}))
+            rows.append(
+                _emit(
+                    out_dir,
+                    f"{base.stem}_{label}{step}",
+                    image,
+                    reference,
+                    encoding,
+                    {**common, "kind": "ladder", "ladder_label": label, "ladder_step": step, **geometry, **params},
+                )
+            )
     return rows
 
 
-def generate(bases: list[Path], out_dir: Path, seed: int, variants: int = 6, ladder_steps: int = 5,
-             workers: int = 1) -> pd.DataFrame:
-    """For every base photo: the clean photo itself (kind="clean"), `variants` random variants (kind="random"), and one ladder per label (kind="ladder", with columns ladder_label and ladder_step).
+def generate(
+    bases: list[Path], out_dir: Path, seed: int, variants: int = 6, ladder_steps: int = 5, workers: int = 1
+) -> pd.DataFrame:
+    """Write the evaluation set for ``bases`` under ``out_dir`` and return its manifest.
+
+    For every base photo: the clean photo itself (kind="clean"), `variants` random variants (kind="random"), and
+    one ladder per label (kind="ladder", with columns ladder_label and ladder_step).
 
     All are cropped slightly and resized so the short side is 320–640 px (the reference gets the same geometry)
     and saved as JPEG or WebP under ``out_dir/images``.  Writes ``out_dir/manifest.csv`` and returns it: filename
@@ -714,8 +858,10 @@ def main() -> None:
     start = time.perf_counter()
     frame = generate(bases, args.out, args.seed, args.variants, args.ladder_steps, args.workers)
     seconds = time.perf_counter() - start
-    print(f"{len(bases)} bases -> {len(frame)} images in {seconds:.1f} s "
-          f"({1000 * seconds / len(frame):.0f} ms per image, {args.workers} workers) -> {args.out / 'manifest.csv'}")
+    print(
+        f"{len(bases)} bases -> {len(frame)} images in {seconds:.1f} s "
+        f"({1000 * seconds / len(frame):.0f} ms per image, {args.workers} workers) -> {args.out / 'manifest.csv'}"
+    )
     random = frame[frame["kind"] == "random"]
     for label in LABELS:
         counts = random[label].value_counts().reindex(range(4), fill_value=0).tolist()

@@ -9,7 +9,8 @@ Each issue's severity is a number measured on a photo — against the same scene
     blown_share(bad)               # needs no reference: share of the frame blown out, glints excluded
 
 The synthetic-issue generators label their images with these functions, whatever operations made
-them; the tests check them on images whose answer is known by construction.  Numpy and scipy only.
+them; the tests check them on images whose answer is known by construction.  Numpy, Pillow and
+scipy (its connected-component labelling) only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from phoneiqa.photometric import lightness, luminance, srgb_to_linear
 
@@ -46,7 +46,7 @@ BOUNDARIES: dict[str, tuple[str, tuple[float, float, float]]] = {
     "dark": ("exposure_ev", (-0.4, -0.9, -1.8)),
     "low_contrast": ("contrast_ratio", (0.85, 0.7, 0.5)),
     "high_contrast": ("contrast_ratio", (1.15, 1.35, 1.6)),
-    "overexposed": ("blown_share", (0.05, 0.15, 0.30)),
+    "overexposed": ("blown_share", (0.10, 0.20, 0.35)),
     "over_suppressed": ("highlight_drop_ev", (0.4, 0.75, 1.15)),
 }
 """label -> (the measurement it reads, the values at which normal, severe and blocking begin).
@@ -95,6 +95,8 @@ def blown_mask(codes: np.ndarray, min_region: float = MIN_REGION) -> np.ndarray:
     blown = np.count_nonzero(codes >= BLOWN_CODE, axis=2) >= BLOWN_CHANNELS
     if not blown.any():
         return blown
+    from scipy import ndimage  # imported on first use: a runtime without blown highlights never pays for it
+
     regions, count = ndimage.label(blown, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(regions.ravel(), minlength=count + 1)
     keep = sizes >= min_region * blown.size
@@ -179,3 +181,52 @@ def issue_levels(measurement: Measurement) -> dict[str, int]:
     """Level per issue label of a :class:`Measurement` (a legal combination: each exclusive pair reads one number)."""
     values = measurement.as_dict()
     return {label: level_of(label, values[name]) for label, (name, _) in BOUNDARIES.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the same quantities read off one photo, without a reference: features for the issue head
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "blown_share",  # what overexposed reads
+    "blown_pixels",  # two or more channels saturated, regions of any size
+    "one_channel_clipped",  # exactly one channel saturated (colour clipping, detail kept)
+    "crushed_share",  # every channel at CRUSHED_CODE or below
+    "highlight_stops",  # log2 of the highlight level: stops between the highlights and white (<= 0)
+    "highlight_p90_stops",  # log2 of the 90th percentile of the brightest channel
+    "key_stops",  # key_ev: log2 geometric mean luminance
+    "p95_stops",  # log2 of luminance quantiles (plus the floor)
+    "median_stops",
+    "shadow_stops",
+    "lightness_std",  # std of L* / 100
+)
+"""Columns of :func:`exposure_features`: the definitions' quantities that a single photo shows."""
+
+
+def exposure_statistics(codes: np.ndarray) -> dict[str, float]:
+    """The statistics named in :data:`FEATURE_NAMES` of one 8-bit sRGB photo ``[H, W, 3]``."""
+    _check_codes(codes)
+    saturated = np.count_nonzero(codes >= BLOWN_CODE, axis=2)
+    top = _LINEAR[codes.max(axis=2)]
+    y = luminance(codes)
+    p05, p50, p95 = np.quantile(y, [SHADOW_QUANTILE, MIDTONE_QUANTILE, 0.95])
+    return {
+        "blown_share": float(blown_mask(codes).mean()),
+        "blown_pixels": float(np.mean(saturated >= BLOWN_CHANNELS)),
+        "one_channel_clipped": float(np.mean(saturated == 1)),
+        "crushed_share": float(crushed_mask(codes).mean()),
+        "highlight_stops": math.log2(max(float(np.quantile(top, HIGHLIGHT_QUANTILE)), 1e-4)),
+        "highlight_p90_stops": math.log2(max(float(np.quantile(top, 0.9)), 1e-4)),
+        "key_stops": float(np.mean(np.log2(y + LUMINANCE_FLOOR))),
+        "p95_stops": math.log2(p95 + LUMINANCE_FLOOR),
+        "median_stops": math.log2(p50 + LUMINANCE_FLOOR),
+        "shadow_stops": math.log2(p05 + LUMINANCE_FLOOR),
+        "lightness_std": float(lightness(y).std(dtype=np.float64)),
+    }
+
+
+def exposure_features(codes: np.ndarray) -> np.ndarray:
+    """``[B, len(FEATURE_NAMES)]`` float32 :func:`exposure_statistics` of 8-bit sRGB images ``[B, H, W, 3]``."""
+    if codes.dtype != np.uint8 or codes.ndim != 4 or codes.shape[3] != 3:
+        raise ValueError(f"expected uint8 images [B, H, W, 3], got {codes.dtype} {list(codes.shape)}")
+    rows = [[stats[name] for name in FEATURE_NAMES] for stats in map(exposure_statistics, codes)]
+    return np.array(rows, dtype=np.float32).reshape(len(codes), len(FEATURE_NAMES))

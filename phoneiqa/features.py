@@ -28,10 +28,12 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def encoder_cache_dir(encoder: Encoder, cache_dir: Path | None = None) -> Path:
-    """Folder holding this encoder's cached features."""
-    key = hashlib.sha1(encoder.encoder_id().encode()).hexdigest()[:16]
-    return (cache_dir or default_cache_dir()) / "features" / key
+def encoder_cache_dir(encoder: Encoder, cache_dir: Path | None = None, decode_side: int | None = None) -> Path:
+    """Folder holding this encoder's cached features (of images decoded for ``decode_side``, if not its own)."""
+    key = encoder.encoder_id()
+    if decode_side is not None and decode_side != input_short_side(encoder):
+        key += f"|decoded for {decode_side}"
+    return (cache_dir or default_cache_dir()) / "features" / hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def cached_features(
@@ -40,14 +42,37 @@ def cached_features(
     cache_dir: Path | None = None,
     batch_size: int = 16,
     desc: str = "features",
+    rows: Sequence[np.ndarray] | None = None,
 ) -> torch.Tensor:
-    """``[N, D]`` features of image files, computing and storing the ones not cached yet."""
-    folder = encoder_cache_dir(encoder, cache_dir)
+    """``[N, D]`` features of image files, computing and storing the ones not cached yet.
+
+    The parts of a ``+`` encoder are cached separately, each from the image decoded as the whole
+    encoder decodes it at inference, so a new combination reuses its parts' features.  ``rows``
+    (one boolean mask over ``paths`` per part) limits which images get each part's columns; the
+    others are NaN (for training rows that only a head reading other parts uses).
+    """
+    parts = list(getattr(encoder, "parts", [encoder]))
+    side = input_short_side(encoder)
+    blocks = []
+    for k, part in enumerate(parts):
+        wanted = np.flatnonzero(np.ones(len(paths), dtype=bool) if rows is None else rows[k])
+        block = torch.full((len(paths), part.feature_dim), float("nan"))
+        if len(wanted):
+            chosen = [Path(paths[i]) for i in wanted]
+            label = desc if len(parts) == 1 else f"{desc} ({part.name})"
+            block[torch.from_numpy(wanted)] = _cached(part, chosen, side, cache_dir, batch_size, label)
+        blocks.append(block)
+    return torch.cat(blocks, dim=1)
+
+
+def _cached(
+    encoder: Encoder, paths: list[Path], side: int, cache_dir: Path | None, batch_size: int, desc: str
+) -> torch.Tensor:
+    folder = encoder_cache_dir(encoder, cache_dir, side)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "encoder_id.txt").write_text(encoder.encoder_id() + "\n", encoding="utf-8")
-    entries = [folder / f"{file_digest(Path(p))}.npy" for p in paths]
+    entries = [folder / f"{file_digest(p)}.npy" for p in paths]
     missing = [i for i, entry in enumerate(entries) if not entry.exists()]
-    side = input_short_side(encoder)
     for start in progress(range(0, len(missing), batch_size), desc=desc):
         chunk = missing[start : start + batch_size]
         feats = encoder.encode([load_scaled(paths[i], side) for i in chunk]).numpy()
@@ -55,4 +80,4 @@ def cached_features(
             tmp = entries[i].with_suffix(".tmp.npy")
             np.save(tmp, row.astype(np.float32))
             tmp.replace(entries[i])
-    return torch.from_numpy(np.stack([np.load(entry) for entry in entries])) if entries else torch.empty(0)
+    return torch.from_numpy(np.stack([np.load(entry) for entry in entries]))

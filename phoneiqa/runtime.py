@@ -32,6 +32,7 @@ from PIL import Image
 from hexgraph import median_levels
 from phoneiqa.assess import Assessment, assess_batches, make_assessments
 from phoneiqa.cache import default_cache_dir
+from phoneiqa.exposure import exposure_features
 from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
@@ -42,7 +43,10 @@ if TYPE_CHECKING:
 
 Part = tuple[str, str, Preprocess]
 """An encoder part of a compiled model: (encoder name, ``"onnx"`` or ``"numpy"``, its preprocessing)."""
-NUMPY_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"photometric": photometric_features}
+NUMPY_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "photometric": photometric_features,
+    "exposure": exposure_features,
+}
 """Encoder parts computed in numpy from uint8 ``[B, H, W, 3]`` pixels, by encoder name."""
 OPSET = 17
 TOLERANCE = 1e-4

@@ -471,7 +471,7 @@ def select_well_exposed(clive_dir: Path, min_mos: float = 65.0) -> list[Path]:
     return sorted(path for path in paths if is_well_exposed(photometric_stats(load_base(path))))
 
 
-def collect_bases(data: Path, clive_min_mos: float = 65.0) -> tuple[list[Path], dict[str, int]]:
+def collect_bases(data: Path, clive_min_mos: float = 55.0) -> tuple[list[Path], dict[str, int]]:
     """The clean base photos under ``data`` (``../shared/data``), and how many each source gave or lost.
 
     All of ``photos/`` (curated clean photos); the photos of ``bsds500/`` inside the
@@ -610,12 +610,27 @@ def generate_dataset(
     by_name = {path.name: path for path in bases}
     frame.insert(1, "scene", frame["base"].map(lambda name: scenes[by_name[name]]))
     frame.insert(2, "split", frame["base"].map(lambda name: split_of[by_name[name]]))
+    _write_labels(frame, out_dir)
+    return frame
+
+
+def relabel(out_dir: Path) -> pd.DataFrame:
+    """Levels of a generated dataset recomputed from the measurements in its ``manifest.csv`` with the current
+    :data:`phoneiqa.exposure.BOUNDARIES`, and its label CSVs rewritten (after a change of the boundaries)."""
+    frame = pd.read_csv(out_dir / "manifest.csv")
+    for label, (name, _) in exposure.BOUNDARIES.items():
+        frame[label] = [exposure.level_of(label, value) for value in frame[name]]
+    _write_labels(frame, out_dir)
+    return frame
+
+
+def _write_labels(frame: pd.DataFrame, out_dir: Path) -> None:
     for split in SPLITS:
         if (frame["split"] == split).any():
-            rows = frame.loc[frame["split"] == split, ["filename", *LABELS]]
-            rows.to_csv(out_dir / f"labels_{split}.csv", index=False)
+            frame.loc[frame["split"] == split, ["filename", *LABELS]].to_csv(
+                out_dir / f"labels_{split}.csv", index=False
+            )
     frame.to_csv(out_dir / "manifest.csv", index=False)
-    return frame
 
 
 def _render_base(job: _Job) -> list[dict[str, object]]:

@@ -60,23 +60,46 @@ class HeadConfig:
 
 
 def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
-    """The ``(start, stop)`` feature columns of the encoder part named ``part`` (all for ``None``)."""
+    """The ``(start, stop)`` feature columns of the encoder part named ``part`` (all for ``None``), or of
+    adjacent parts joined by ``+`` (``"photometric+exposure"``)."""
     if part is None:
         return 0, encoder.feature_dim
-    start = 0
-    for enc in getattr(encoder, "parts", [encoder]):
-        if enc.name == part:
-            return start, start + enc.feature_dim
-        start += enc.feature_dim
-    raise ValueError(f"head inputs {part!r} is not a part of encoder {encoder.name!r}")
+    names = part.split("+")
+    parts = list(getattr(encoder, "parts", [encoder]))
+    for first in range(len(parts) - len(names) + 1):
+        if [enc.name for enc in parts[first : first + len(names)]] == names:
+            start = sum(enc.feature_dim for enc in parts[:first])
+            return start, start + sum(enc.feature_dim for enc in parts[first : first + len(names)])
+    raise ValueError(f"head inputs {part!r} is not a part (or a run of adjacent parts) of encoder {encoder.name!r}")
+
+
+def part_rows(encoder: Encoder, cfg: TrainConfig, table: Table) -> list[np.ndarray]:
+    """For each part of the encoder, which rows of ``table`` a configured head reads its columns for (rows with
+    a score are read by the score head, rows with levels by the issue head)."""
+    targets = {"score": ~np.isnan(table.mos), "issues": table.levels[:, 0] >= 0}
+    spans = [
+        (part_columns(encoder, head_cfg.inputs), targets[kind])
+        for kind, head_cfg in (("score", cfg.score_head), ("issues", cfg.issue_head))
+        if head_cfg is not None
+    ]
+    rows, start = [], 0
+    for part in getattr(encoder, "parts", [encoder]):
+        stop = start + part.feature_dim
+        needed = np.zeros(len(table.paths), dtype=bool)
+        for (lo, hi), mask in spans:
+            if lo < stop and start < hi:
+                needed |= mask
+        rows.append(needed)
+        start = stop
+    return rows
 
 
 def part_layout(encoder: Encoder, part: str | None) -> list[list[int]]:
     """The feature layout (see :meth:`~phoneiqa.encoders.base.Encoder.layout`) of the columns that
     :func:`part_columns` selects, as JSON-able lists (heads that read spatial maps get it)."""
-    if part is not None:
-        encoder = next(enc for enc in getattr(encoder, "parts", [encoder]) if enc.name == part)
-    return [list(shape) for shape in encoder.layout()]
+    names = set(part.split("+")) if part is not None else None
+    parts = [enc for enc in getattr(encoder, "parts", [encoder]) if names is None or enc.name in names]
+    return [list(shape) for enc in parts for shape in enc.layout()]
 
 
 @dataclass
@@ -262,8 +285,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
     else:
         train_t, val_t = split(table, cfg.val_fraction, cfg.seed)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    x_train = cached_features(encoder, train_t.paths, cache, desc="train features")
-    x_val = cached_features(encoder, val_t.paths, cache, desc="val features")
+    x_train = cached_features(
+        encoder, train_t.paths, cache, desc="train features", rows=part_rows(encoder, cfg, train_t)
+    )
+    x_val = cached_features(encoder, val_t.paths, cache, desc="val features", rows=part_rows(encoder, cfg, val_t))
 
     metrics: dict[str, Any] = {}
     curves: dict[str, dict[str, list[float]]] = {}

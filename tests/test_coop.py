@@ -98,7 +98,7 @@ def test_hex_coop_head_trains_from_the_config_and_reloads_without_the_text_tower
         path = tmp_path / f"base{i}.png"
         Image.fromarray(load_sample_image(name)[i * 60 : i * 60 + 200, :300]).save(path)
         bases.append(path)
-    generate_dataset(bases, tmp_path / "set", per_image=6, seed=0, holdout_fraction=0.34)
+    generate_dataset(bases, tmp_path / "set", per_image=6, seed=0, fractions=(0.66, 0.34))
     cfg = TrainConfig(
         train_data=[DataSource(str(tmp_path / "set" / "labels_train.csv"))],
         val_data=[DataSource(str(tmp_path / "set" / "labels_val.csv"))],

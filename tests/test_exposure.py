@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from phoneiqa.encoders import create_encoder
 from phoneiqa.exposure import (
     BOUNDARIES,
+    FEATURE_NAMES,
     Measurement,
     blown_mask,
     blown_share,
+    exposure_features,
+    exposure_statistics,
     issue_levels,
     level_of,
     measure,
 )
+from phoneiqa.preprocess import resize_image
 
 
 def to_linear(codes: np.ndarray) -> np.ndarray:
@@ -133,3 +139,30 @@ def test_measure_rejects_what_it_cannot_compare():
         measure(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 12, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         measure(np.zeros((10, 10, 3)), np.zeros((10, 10, 3)))
+
+
+def test_single_photo_features_read_the_definitions_quantities():
+    image = np.full((200, 300, 3), 120, np.uint8)
+    image[:40, :] = 255  # 20 % blown
+    image[150:, :] = 0  # 25 % crushed
+    image[100, 100] = 255  # a glint: blown pixels, but not blown share
+    stats = exposure_statistics(image)
+    assert stats["blown_share"] == pytest.approx(0.2)
+    assert stats["blown_pixels"] == pytest.approx(0.2 + 1 / 60000)
+    assert stats["crushed_share"] == pytest.approx(0.25)
+    assert stats["highlight_stops"] == 0.0  # more than 0.5 % of the frame is white
+    y = to_linear(np.array([255.0, 120.0, 0.0]))  # luminance of a grey is its linear value
+    expected_key = 0.2 * np.log2(y[0] + 0.002) + 0.55 * np.log2(y[1] + 0.002) + 0.25 * np.log2(y[2] + 0.002)
+    assert stats["key_stops"] == pytest.approx(expected_key, abs=1e-3)
+    assert stats["median_stops"] == pytest.approx(np.log2(y[1] + 0.002), abs=1e-4)
+    assert exposure_features(image[None]).tolist() == [[pytest.approx(stats[n], abs=1e-5) for n in FEATURE_NAMES]]
+
+
+def test_the_exposure_encoder_is_the_features_of_its_resized_input():
+    photo = Image.fromarray(textured(), "RGB").resize((640, 480))
+    encoder = create_encoder("exposure")
+    resized = np.asarray(resize_image(photo, encoder.preprocess))
+    assert resized.shape == (192, 256, 3)
+    got = encoder.encode([photo]).numpy()
+    np.testing.assert_allclose(got, exposure_features(resized[None]), atol=1e-6)
+    assert got.shape == (1, len(FEATURE_NAMES))

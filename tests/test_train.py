@@ -11,7 +11,9 @@ from sklearn.datasets import load_sample_image
 
 from phoneiqa.cli import main
 from phoneiqa.encoders import create_encoder
+from phoneiqa.features import cached_features
 from phoneiqa.model import Model
+from phoneiqa.preprocess import load_scaled
 from phoneiqa.synth import generate_dataset
 from phoneiqa.training import DataSource, HeadConfig, TrainConfig, part_columns, train
 
@@ -32,7 +34,7 @@ def graded(tmp_path_factory):
                 crop.save(path)
                 bases.append(path)
     out = root / "set"
-    generate_dataset(bases, out, per_image=16, seed=0, holdout_fraction=0.34)
+    generate_dataset(bases, out, per_image=16, seed=0, fractions=(0.66, 0.34))
     return out
 
 
@@ -103,6 +105,12 @@ def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
     )
     with pytest.raises(ValueError, match="not a part"):
         part_columns(create_encoder("photometric"), "effnet-lite0")
+    three = create_encoder("photometric+exposure+photometric")
+    width, extra = three.parts[0].feature_dim, three.parts[1].feature_dim
+    assert part_columns(three, "exposure+photometric") == (width, 2 * width + extra)
+    assert part_columns(three, "photometric+exposure") == (0, width + extra)
+    with pytest.raises(ValueError, match="adjacent"):
+        part_columns(three, "exposure+exposure")
     result = train(cfg, tmp_path)
     width = result.model.encoder.parts[0].feature_dim
     assert result.model.columns == {"issues": (0, width)}
@@ -112,3 +120,27 @@ def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
     features = torch.randn(4, 2 * width)
     expected = result.model.issue_head.predict(features[:, :width]).probabilities
     assert torch.equal(loaded.predict_features(features).issues.probabilities, expected)
+
+
+def test_training_computes_only_the_encoder_parts_its_heads_read(graded, tmp_path):
+    """Issue rows feed a head that reads the ``exposure`` part only: the ``photometric`` part is never computed,
+    and each part's cached features equal the whole encoder's columns."""
+    cache = tmp_path / "cache"
+    cfg = TrainConfig(
+        train_data=[DataSource(str(graded / "labels_train.csv"))],
+        val_data=[DataSource(str(graded / "labels_val.csv"))],
+        encoder="photometric+exposure",
+        encoder_args={"photometric": {"short_side": 160}, "exposure": {"short_side": 128}},
+        score_head=None,
+        issue_head=HeadConfig("hex-linear", inputs="exposure"),
+        epochs=2,
+        cache_dir=str(cache),
+    )
+    train(cfg, tmp_path / "run")
+    computed = {(folder / "encoder_id.txt").read_text().split("|")[0] for folder in (cache / "features").iterdir()}
+    assert computed == {"exposure"}
+
+    encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
+    paths = sorted(graded.glob("*.jpg"))[:5]
+    whole = encoder.encode([load_scaled(p, 160) for p in paths])
+    np.testing.assert_allclose(cached_features(encoder, paths, cache).numpy(), whole.numpy(), atol=1e-6)

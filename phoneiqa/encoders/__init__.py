@@ -40,6 +40,6 @@ def list_encoders() -> list[str]:
 
 
 # built-in encoders register themselves on import; their heavy dependencies load in their factories
-from phoneiqa.encoders import clip, effnet, photometric, superpixels  # noqa: E402, F401
+from phoneiqa.encoders import clip, effnet, exposure, photometric, superpixels  # noqa: E402, F401
 
 __all__ = ["ENCODERS", "ConcatEncoder", "Encoder", "Preprocess", "create_encoder", "list_encoders"]
