@@ -17,7 +17,7 @@ Evaluation sets, all of scenes no head was trained on (``--graded`` is the train
 For (b) and (c), per label: detection of severe-or-worse problems (share of true level >= 2 that
 is flagged at all, and that is called severe or worse), exact-level accuracy beside always-none,
 per-ladder Kendall tau-b of the predicted level against the step (a constant answer counts as 0),
-and false alarms on the clean photos (share of the photos with no measured issue that get a flag).
+and false alarms on the clean photos (the untouched photos with no measured issue that get a flag).
 
 Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
 ``default``), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
@@ -31,6 +31,7 @@ import argparse
 import io
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -201,6 +202,18 @@ def fit_threshold_rule(features: np.ndarray, levels: np.ndarray) -> Callable[[Se
 # metrics
 
 
+def head_seconds(model: Model) -> float:
+    """Median time of the issue head on one photo's features (the features are shared with the score head)."""
+    x = torch.randn(1, model.issue_head.in_features)
+    times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        with torch.no_grad():
+            model.issue_head.predict(x)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def direction_accuracy(frame: pd.DataFrame, pred: np.ndarray) -> float:
     col = {label: pred[:, j] for j, label in enumerate(LABELS)}
     under = (col["dark"] > 0) & (col["bright"] == 0) & (col["overexposed"] == 0)
@@ -212,7 +225,7 @@ def generator_metrics(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, dict[s
     """Per label (and the worst / mean over labels): detection, exact accuracy, ladder tau, clean false alarms."""
     truth = frame[list(LABELS)].to_numpy()
     graded = (frame["kind"] != "ladder").to_numpy()
-    clean = graded & (truth == 0).all(axis=1)
+    clean = (frame["kind"] == "clean").to_numpy() & (truth == 0).all(axis=1)
     out: dict[str, dict[str, float]] = {}
     for j, label in enumerate(LABELS):
         severe = graded & (truth[:, j] >= 2)
@@ -279,8 +292,9 @@ def main() -> None:
     sets = {name: SETS[name](args) for name in args.sets}
     train = pd.read_csv(args.graded / "manifest.csv").query("split == 'train'")
     train_x = photometric_features([str(args.graded / name) for name in train["filename"]])
-    with tempfile.TemporaryDirectory() as tmp:
-        predictors = {name: model_predictor(path) for name, path in load_models(args.models, Path(tmp)).items()}
+    tmp = tempfile.TemporaryDirectory()
+    checkpoints = load_models(args.models, Path(tmp.name))
+    predictors = {name: model_predictor(path) for name, path in checkpoints.items()}
     predictors["threshold rule"] = fit_threshold_rule(train_x, train[list(LABELS)].to_numpy())
 
     results = {
@@ -295,6 +309,9 @@ def main() -> None:
         for name, preds in results.items():
             flagged = (preds["CLIVE top third"] > 0).any(axis=1).mean()
             print(f"{name:<24}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}{flagged:>26.3f}")
+    print("\nissue head cost per photo (one photo per call, after its features; median of 200 calls):")
+    for name, path in checkpoints.items():
+        print(f"  {name:<22}{1000 * head_seconds(Model.load(path)):.3f} ms")
     for set_name in (s for s in ("training generator", "independent generator") if s in sets):
         frame = sets[set_name]
         print(

@@ -16,11 +16,11 @@ from sklearn.datasets import load_sample_image
 from phoneiqa.encoders import ENCODERS, create_encoder, list_encoders
 from phoneiqa.encoders.base import ConcatEncoder, Encoder, batched_forward, image_to_tensor
 from phoneiqa.encoders.effnet import grid_pool, lite_weights_path, remap_lite_state_dict
-from phoneiqa.encoders.photometric import FEATURE_NAMES
 from phoneiqa.errors import DataFormatError
+from phoneiqa.photometric import FEATURE_NAMES
 from phoneiqa.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, batches_by_key, output_size, resize_image
 
-BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric", "slic"]
+BUILTIN = ["clip", "effnet-lite0", "effnet-lite1", "effnet-lite2", "exposure", "photometric", "slic"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_builtin_names():
 
 
 def test_unknown_name_lists_the_registered_ones():
-    message = "unknown encoder 'effnet-lite9'; registered: clip, effnet-lite0, effnet-lite1, effnet-lite2, photometric"
+    message = "unknown encoder 'effnet-lite9'; registered: clip, effnet-lite0, effnet-lite1, effnet-lite2, exposure, photometric"
     with pytest.raises(ValueError, match=re.escape(message)):
         create_encoder("effnet-lite9")
 

@@ -14,6 +14,7 @@ from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.model import Model
 from phoneiqa.preprocess import load_scaled
+from phoneiqa.runtime import load_runtime
 from phoneiqa.synth import generate_dataset
 from phoneiqa.training import DataSource, HeadConfig, TrainConfig, part_columns, train
 
@@ -136,9 +137,17 @@ def test_training_computes_only_the_encoder_parts_its_heads_read(graded, tmp_pat
         epochs=2,
         cache_dir=str(cache),
     )
-    train(cfg, tmp_path / "run")
+    result = train(cfg, tmp_path / "run")
     computed = {(folder / "encoder_id.txt").read_text().split("|")[0] for folder in (cache / "features").iterdir()}
     assert computed == {"exposure"}
+
+    # both numpy parts compile into the torch-free runtime, which agrees with the PyTorch model
+    runtime = load_runtime(result.checkpoint, cache_dir=tmp_path / "runtime")
+    photos = sorted(graded.glob("*.jpg"))[:4]
+    for ours, theirs in zip(runtime.assess(photos), result.model.assess(photos), strict=True):
+        assert ours.issues == theirs.issues
+        for label, probabilities in ours.probabilities.items():
+            np.testing.assert_allclose(probabilities, theirs.probabilities[label], atol=1e-4)
 
     encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
     paths = sorted(graded.glob("*.jpg"))[:5]

@@ -2,9 +2,9 @@
 
 Built in: ``effnet-lite0``, ``effnet-lite1``, ``effnet-lite2`` (ImageNet EfficientNet-Lite,
 multi-stage statistics or pooled spatial maps), ``photometric`` (hand-made luminance and colour
-statistics), ``slic`` (SLIC superpixels as per-cell assignment maps) and ``clip`` (any open_clip
-model).  Other packages add encoders under the entry-point group
-``phoneiqa.encoders``.  Names joined by ``+`` build a :class:`ConcatEncoder` of the parts.
+statistics), ``exposure`` (the issue definitions' single-photo quantities), ``slic`` (SLIC
+superpixels as per-cell assignment maps) and ``clip`` (any open_clip model).  Other packages add
+encoders under the entry-point group ``phoneiqa.encoders``.  Names joined by ``+`` build a :class:`ConcatEncoder` of the parts.
 """
 
 from __future__ import annotations
@@ -40,6 +40,6 @@ def list_encoders() -> list[str]:
 
 
 # built-in encoders register themselves on import; their heavy dependencies load in their factories
-from phoneiqa.encoders import clip, effnet, exposure, photometric, superpixels  # noqa: E402, F401
+from phoneiqa.encoders import clip, effnet, photometric, superpixels  # noqa: E402, F401
 
 __all__ = ["ENCODERS", "ConcatEncoder", "Encoder", "Preprocess", "create_encoder", "list_encoders"]
