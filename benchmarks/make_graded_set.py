@@ -4,7 +4,7 @@
         [--data ../shared/data] [--fractions 0.7 0.15 0.15]
 
 Bases: ``phoneiqa.synth.collect_bases`` (all clean ``photos/``, the well-exposed ``bsds500/`` photos
-not already in ``photos/``, CLIVE photos of MOS >= 60).  Writes JPEGs,
+not already in ``photos/``, well-exposed CLIVE photos of MOS >= 55).  Writes JPEGs,
 ``labels_{train,val,test}.csv`` (scene-disjoint) and ``manifest.csv`` into ``--out`` (labels
 measured by ``phoneiqa.exposure``, see ``data_specs/issue_definitions.md``) and prints the time
 taken and the level counts per split.

@@ -4,7 +4,8 @@ Built in: ``effnet-lite0``, ``effnet-lite1``, ``effnet-lite2`` (ImageNet Efficie
 multi-stage statistics or pooled spatial maps), ``photometric`` (hand-made luminance and colour
 statistics), ``exposure`` (the issue definitions' single-photo quantities), ``slic`` (SLIC
 superpixels as per-cell assignment maps) and ``clip`` (any open_clip model).  Other packages add
-encoders under the entry-point group ``phoneiqa.encoders``.  Names joined by ``+`` build a :class:`ConcatEncoder` of the parts.
+encoders under the entry-point group ``phoneiqa.encoders``.  Names joined by ``+`` build a
+:class:`ConcatEncoder` of the parts.
 """
 
 from __future__ import annotations
