@@ -106,7 +106,7 @@ def independent_set(graded: Path, out: Path, seed: int) -> pd.DataFrame:
         names = sorted(set(manifest.loc[manifest["split"] == "test", "base"]))
         bases = [next(p for p in _base_dirs() if (p / name).exists()) / name for name in names]
         independent_generator.generate(bases, out, seed=seed, workers=2)
-    frame = pd.read_csv(out / "manifest.csv")
+    frame = pd.read_csv(out / "manifest.csv").copy()  # a copy: the wide manifest is read in fragments
     frame["path"] = [str(out / name) for name in frame["filename"]]
     return frame
 
