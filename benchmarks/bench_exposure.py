@@ -16,7 +16,8 @@ Evaluation sets, all of scenes no head was trained on (``--graded`` is the train
 
 For (b) and (c), per label: detection of severe-or-worse problems (share of true level >= 2 that
 is flagged at all, and that is called severe or worse), exact-level accuracy beside always-none,
-per-ladder Kendall tau-b of the predicted level against the step (a constant answer counts as 0),
+per-ladder Kendall tau-b of the predicted level against the step (a constant answer counts as 0) and
+the share of ladders whose predicted level never falls,
 and false alarms on the clean photos (the untouched photos with no measured issue that get a flag).
 
 Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
@@ -229,18 +230,20 @@ def generator_metrics(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, dict[s
     out: dict[str, dict[str, float]] = {}
     for j, label in enumerate(LABELS):
         severe = graded & (truth[:, j] >= 2)
-        taus = []
+        taus, monotone = [], []
         ladders = frame[(frame["kind"] == "ladder") & (frame["ladder_label"] == label)]
         for _, rows in ladders.groupby("base"):
+            rows = rows.sort_values("ladder_step")
             steps, levels = rows["ladder_step"].to_numpy(), pred[rows.index, j]
-            tau = kendalltau(steps, levels).statistic if len(set(levels)) > 1 else 0.0
-            taus.append(tau)
+            taus.append(kendalltau(steps, levels).statistic if len(set(levels)) > 1 else 0.0)
+            monotone.append(bool((np.diff(levels) >= 0).all()))
         out[label] = {
             "flagged": float((pred[severe, j] >= 1).mean()),
             "severe+": float((pred[severe, j] >= 2).mean()),
             "accuracy": float((pred[graded, j] == truth[graded, j]).mean()),
             "always_none": float((truth[graded, j] == 0).mean()),
             "tau": float(np.mean(taus)) if taus else float("nan"),
+            "monotone": float(np.mean(monotone)) if monotone else float("nan"),
         }
     out["false_alarms"] = {"clean": float((pred[clean] > 0).any(axis=1).mean()), "n": int(clean.sum())}
     return out
@@ -328,6 +331,13 @@ def main() -> None:
                 for lab in LABELS
             )
             print(f"{name:<18}{cells}{m['false_alarms']['clean']:>14.3f} (n={m['false_alarms']['n']})")
+        print(
+            "ladders whose predicted level never falls as the problem grows: "
+            + ", ".join(
+                f"{name} {np.mean([generator_metrics(frame, preds[set_name])[lab]['monotone'] for lab in LABELS]):.2f}"
+                for name, preds in results.items()
+            )
+        )
 
 
 if __name__ == "__main__":
