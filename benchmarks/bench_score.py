@@ -1,6 +1,6 @@
-"""CLIVE score accuracy and cost of the score heads on frozen features, median over 5 seeded 80/20 splits.
+"""CLIVE score accuracy and cost of the score heads on frozen features, median (and range) over seeded 80/20 splits.
 
-    python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 5]
+    python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 10]
         [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet ridge@qualitynet ...]
 
 Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the MLP
@@ -9,7 +9,8 @@ head, the QCERN head, the QCERN head with N = 1 (no auxiliary images) — these 
 dual-stream attention on the 7×7 stage-6 maps of EfficientNet-Lite0 and -Lite2, and the DPAM-style
 head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric statistics (all at
 short side 288); ``ridge@qualitynet`` and ``ridge@dpam`` are the ridge head on those same
-features, to tell what a head adds from what its features give.
+features, to tell what a head adds from what its features give; ``ridge@photometric``, the ridge
+head on the 56 photometric statistics alone, is the simple baseline.
 
 Features are computed once (cached on disk).  The N = 1 head puts every image in its own group
 with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the
@@ -62,7 +63,17 @@ def head_runner(name: str, epochs: int | None = None, **args):
 
 
 METRICS = ("srcc", "plcc", "plcc_fitted", "krcc", "rmse", "explained_variance")
-METHODS = ("ridge", "mlp", "qcern", "qcern-n1", "qualitynet", "ridge@qualitynet", "dpam", "ridge@dpam")
+METHODS = (
+    "ridge",
+    "mlp",
+    "qcern",
+    "qcern-n1",
+    "qualitynet",
+    "ridge@qualitynet",
+    "dpam",
+    "ridge@dpam",
+    "ridge@photometric",
+)
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
     "qualitynet": (
@@ -79,6 +90,7 @@ ENCODERS = {
     ),
 }
 """The encoder each map-reading head is benchmarked on (the others use ``--encoder``)."""
+ENCODERS["photometric"] = ("photometric", {"short_side": 192, "max_long_side": 384})
 
 
 def encoder_ms(encoder, images: list) -> float:
@@ -104,7 +116,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="effnet-lite0")
     parser.add_argument("--encoder-args", type=json.loads, default={}, help="JSON keyword arguments of the encoder")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--splits", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--n1-epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
@@ -134,6 +146,7 @@ def main() -> None:
         "dpam": ("dpam", args.epochs, head_runner("dpam")),
         "ridge@qualitynet": ("ridge@qualitynet", "-", head_runner("ridge")),
         "ridge@dpam": ("ridge@dpam", "-", head_runner("ridge")),
+        "ridge@photometric": ("ridge@photometric", "-", head_runner("ridge")),
     }
     rows = {m: runners[m][0] for m in args.methods}
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
@@ -152,16 +165,21 @@ def main() -> None:
             results[m].append(score_metrics(pred, y[te].numpy()))
             cost[m] = (sum(v.numel() for v in head.state_dict().values()), head_ms(head, x[te]))
 
-    print(f"\nCLIVE ({len(y)} images), frozen encoders, median of {args.splits} seeded 80/20 splits")
+    print(f"\nCLIVE ({len(y)} images), frozen encoders, median [min, max] of {args.splits} seeded 80/20 splits")
     print(
-        f"{'head':<18}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'PLCC':>8}{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
+        f"{'head':<18}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'SRCC range':>15}{'PLCC':>8}{'PLCC range':>15}"
+        f"{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
         f"{'EV':>7}{'s/split':>9}{'weights':>10}{'enc ms':>8}{'head ms':>9}"
     )
     for m in args.methods:
         med = {k: statistics.median(r[k] for r in results[m]) for k in METRICS}
+        low = {k: min(r[k] for r in results[m]) for k in ("srcc", "plcc")}
+        high = {k: max(r[k] for r in results[m]) for k in ("srcc", "plcc")}
         weights, ms = cost[m]
         print(
-            f"{rows[m]:<18}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}{med['plcc']:>8.4f}"
+            f"{rows[m]:<18}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}"
+            f"{'[' + format(low['srcc'], '.3f') + ', ' + format(high['srcc'], '.3f') + ']':>15}{med['plcc']:>8.4f}"
+            f"{'[' + format(low['plcc'], '.3f') + ', ' + format(high['plcc'], '.3f') + ']':>15}"
             f"{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}{med['rmse']:>8.2f}{med['explained_variance']:>7.3f}"
             f"{seconds[m] / args.splits:>9.1f}{weights:>10d}{enc_ms[keys[m]]:>8.1f}{ms:>9.2f}"
         )

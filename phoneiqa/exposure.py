@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from phoneiqa.photometric import lightness, luminance, srgb_to_linear
+from phoneiqa.photometric import REC709, lightness, luminance, srgb_to_linear
 
 WORKING_LONG_SIDE = 512
 """Long side (pixels) of the copy every measurement is taken on (smaller photos are used as they are)."""
@@ -115,21 +115,15 @@ def crushed_mask(codes: np.ndarray) -> np.ndarray:
     return (codes <= CRUSHED_CODE).all(axis=2)
 
 
-def key_ev(codes: np.ndarray) -> float:
-    """log2 of the geometric mean linear luminance (plus :data:`LUMINANCE_FLOOR`): the exposure's key in stops."""
-    return float(np.mean(np.log2(luminance(codes) + LUMINANCE_FLOOR)))
+def key_ev(y: np.ndarray) -> float:
+    """log2 of the geometric mean of linear luminances ``y`` (plus :data:`LUMINANCE_FLOOR`): the key in stops."""
+    return float(np.mean(np.log2(y + LUMINANCE_FLOOR)))
 
 
-def highlight_level(codes: np.ndarray) -> float:
-    """The :data:`HIGHLIGHT_QUANTILE` of the brightest channel, linear light 0..1."""
-    top = codes.max(axis=2)
-    code = np.quantile(top, HIGHLIGHT_QUANTILE, method="inverted_cdf")
+def highlight_level(codes: np.ndarray, q: float = HIGHLIGHT_QUANTILE) -> float:
+    """The ``q`` quantile of the brightest channel (the highlight level by default), linear light 0..1."""
+    code = np.quantile(codes.max(axis=2), q, method="inverted_cdf")
     return float(_LINEAR[int(code)])
-
-
-def luminance_quantile(codes: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of the linear luminance."""
-    return float(np.quantile(luminance(codes), q))
 
 
 def _stops(a: float, b: float) -> float:
@@ -139,7 +133,7 @@ def _stops(a: float, b: float) -> float:
 
 def lightness_std(lin: np.ndarray) -> float:
     """Standard deviation of CIE L* (0..100) of linear RGB ``[H, W, 3]``."""
-    y = np.clip(lin, 0, 1) @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    y = np.clip(lin, 0, 1) @ np.array(REC709, dtype=np.float32)
     return float(100 * lightness(y.astype(np.float32)).std(dtype=np.float64))
 
 
@@ -157,14 +151,17 @@ def measure(codes: np.ndarray, reference: np.ndarray) -> Measurement:
     if codes.shape != reference.shape:
         raise ValueError(f"photo {list(codes.shape)} and reference {list(reference.shape)} differ in size")
     img, ref = working_copy(codes), working_copy(reference)
-    exposure = key_ev(img) - key_ev(ref)
+    y_img, y_ref = luminance(img), luminance(ref)
+    exposure = key_ev(y_img) - key_ev(y_ref)
     ref_lin = _LINEAR[ref]
     gained = np.minimum(ref_lin * np.float32(2.0**exposure), 1.0)
     contrast = lightness_std(_LINEAR[img]) / max(lightness_std(gained), 1e-3)
     high_img = highlight_level(img)
     drop = math.log2(highlight_level(ref) / max(high_img, 1e-4))
-    mid = abs(_stops(luminance_quantile(img, MIDTONE_QUANTILE), luminance_quantile(ref, MIDTONE_QUANTILE)))
-    lift = _stops(luminance_quantile(img, SHADOW_QUANTILE), luminance_quantile(ref, SHADOW_QUANTILE))
+    (shadow_img, mid_img), (shadow_ref, mid_ref) = (
+        np.quantile(y, [SHADOW_QUANTILE, MIDTONE_QUANTILE]) for y in (y_img, y_ref)
+    )
+    mid, lift = abs(_stops(mid_img, mid_ref)), _stops(shadow_img, shadow_ref)
     headroom = -math.log2(max(high_img, 1e-4))
     highlight_drop = max(0.0, min(drop - max(mid, lift), headroom))
     return Measurement(exposure, contrast, blown_share(img), highlight_drop)
@@ -206,7 +203,6 @@ def exposure_statistics(codes: np.ndarray) -> dict[str, float]:
     """The statistics named in :data:`FEATURE_NAMES` of one 8-bit sRGB photo ``[H, W, 3]``."""
     _check_codes(codes)
     saturated = np.count_nonzero(codes >= BLOWN_CODE, axis=2)
-    top = _LINEAR[codes.max(axis=2)]
     y = luminance(codes)
     p05, p50, p95 = np.quantile(y, [SHADOW_QUANTILE, MIDTONE_QUANTILE, 0.95])
     return {
@@ -214,9 +210,9 @@ def exposure_statistics(codes: np.ndarray) -> dict[str, float]:
         "blown_pixels": float(np.mean(saturated >= BLOWN_CHANNELS)),
         "one_channel_clipped": float(np.mean(saturated == 1)),
         "crushed_share": float(crushed_mask(codes).mean()),
-        "highlight_stops": math.log2(max(float(np.quantile(top, HIGHLIGHT_QUANTILE)), 1e-4)),
-        "highlight_p90_stops": math.log2(max(float(np.quantile(top, 0.9)), 1e-4)),
-        "key_stops": float(np.mean(np.log2(y + LUMINANCE_FLOOR))),
+        "highlight_stops": math.log2(max(highlight_level(codes), 1e-4)),
+        "highlight_p90_stops": math.log2(max(highlight_level(codes, 0.9), 1e-4)),
+        "key_stops": key_ev(y),
         "p95_stops": math.log2(p95 + LUMINANCE_FLOOR),
         "median_stops": math.log2(p50 + LUMINANCE_FLOOR),
         "shadow_stops": math.log2(p05 + LUMINANCE_FLOOR),

@@ -59,18 +59,24 @@ class HeadConfig:
     inputs: str | None = None
 
 
-def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
-    """The ``(start, stop)`` feature columns of the encoder part named ``part`` (all for ``None``), or of
-    adjacent parts joined by ``+`` (``"photometric+exposure"``)."""
-    if part is None:
-        return 0, encoder.feature_dim
-    names = part.split("+")
+def part_run(encoder: Encoder, part: str | None) -> tuple[int, list[Encoder]]:
+    """The index of the first part and the parts themselves that ``part`` names: one part's name, adjacent
+    parts' names joined by ``+`` (``"photometric+exposure"``), or ``None`` for all of them."""
     parts = list(getattr(encoder, "parts", [encoder]))
+    if part is None:
+        return 0, parts
+    names = part.split("+")
     for first in range(len(parts) - len(names) + 1):
         if [enc.name for enc in parts[first : first + len(names)]] == names:
-            start = sum(enc.feature_dim for enc in parts[:first])
-            return start, start + sum(enc.feature_dim for enc in parts[first : first + len(names)])
+            return first, parts[first : first + len(names)]
     raise ValueError(f"head inputs {part!r} is not a part (or a run of adjacent parts) of encoder {encoder.name!r}")
+
+
+def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
+    """The ``(start, stop)`` feature columns of the parts :func:`part_run` names."""
+    first, run = part_run(encoder, part)
+    start = sum(enc.feature_dim for enc in list(getattr(encoder, "parts", [encoder]))[:first])
+    return start, start + sum(enc.feature_dim for enc in run)
 
 
 def part_rows(encoder: Encoder, cfg: TrainConfig, table: Table) -> list[np.ndarray]:
@@ -97,9 +103,7 @@ def part_rows(encoder: Encoder, cfg: TrainConfig, table: Table) -> list[np.ndarr
 def part_layout(encoder: Encoder, part: str | None) -> list[list[int]]:
     """The feature layout (see :meth:`~phoneiqa.encoders.base.Encoder.layout`) of the columns that
     :func:`part_columns` selects, as JSON-able lists (heads that read spatial maps get it)."""
-    names = set(part.split("+")) if part is not None else None
-    parts = [enc for enc in getattr(encoder, "parts", [encoder]) if names is None or enc.name in names]
-    return [list(shape) for enc in parts for shape in enc.layout()]
+    return [list(shape) for enc in part_run(encoder, part)[1] for shape in enc.layout()]
 
 
 @dataclass

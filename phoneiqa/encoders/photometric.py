@@ -61,7 +61,7 @@ class ExposureEncoder(NumpyStatisticsEncoder):
     name = "exposure"
     feature_names = exposure.FEATURE_NAMES
     statistics = staticmethod(exposure.exposure_features)
-    version = "exposure1"
+    version = "exposure2"  # 2: highlight quantiles read off the 8-bit codes, as the definitions do
 
     def __init__(self, short_side: int = 192, max_long_side: int | None = 384, flip: bool = False) -> None:
         super().__init__(short_side, max_long_side, flip)
