@@ -323,21 +323,16 @@ def main() -> None:
             "exact accuracy (always-none) | ladder tau"
         )
         print(f"{'head':<18}" + "".join(f"{label:>28}" for label in LABELS) + f"{'clean false alarms':>20}")
-        for name, preds in results.items():
-            m = generator_metrics(frame, preds[set_name])
+        metrics = {name: generator_metrics(frame, preds[set_name]) for name, preds in results.items()}
+        for name, m in metrics.items():
             cells = "".join(
                 f"{m[lab]['flagged']:>6.2f}/{m[lab]['severe+']:.2f} {m[lab]['accuracy']:.2f}"
                 f"({m[lab]['always_none']:.2f}) {m[lab]['tau']:>5.2f}"
                 for lab in LABELS
             )
             print(f"{name:<18}{cells}{m['false_alarms']['clean']:>14.3f} (n={m['false_alarms']['n']})")
-        print(
-            "ladders whose predicted level never falls as the problem grows: "
-            + ", ".join(
-                f"{name} {np.mean([generator_metrics(frame, preds[set_name])[lab]['monotone'] for lab in LABELS]):.2f}"
-                for name, preds in results.items()
-            )
-        )
+        monotone = {name: np.mean([m[lab]["monotone"] for lab in LABELS]) for name, m in metrics.items()}
+        print("ladders whose predicted level never falls: " + ", ".join(f"{n} {v:.2f}" for n, v in monotone.items()))
 
 
 if __name__ == "__main__":
