@@ -12,6 +12,7 @@ from phoneiqa.assess import Assessment, assess, load
 from phoneiqa.audit import audit
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
+from phoneiqa.rank import RankedShot, rank
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "HeadConfig",
     "ImageError",
     "PhoneIQAError",
+    "RankedShot",
     "TrainConfig",
     "__version__",
     "assess",
@@ -53,6 +55,7 @@ __all__ = [
     "list_heads",
     "load",
     "load_graph",
+    "rank",
     "read_labels_csv",
     "train",
 ]

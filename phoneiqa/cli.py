@@ -167,6 +167,46 @@ def _assess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _rank_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", help="shots of one scene (image files)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, best first")
+    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
+
+
+@command("rank", "order shots of one scene best first", _rank_args)
+def _rank(args: argparse.Namespace) -> int:
+    import json
+
+    from phoneiqa.assess import load
+    from phoneiqa.rank import rank_order
+
+    model = load(args.model)
+    assessed, failed = [], []
+    for f in args.files:
+        try:
+            assessed.append((f, model.assess(f)))
+        except PhoneIQAError as exc:
+            failed.append((f, str(exc)))
+    order = rank_order([a for _, a in assessed])
+    width = max(len(f) for f in args.files)
+    if not args.json:
+        print(f"{'rank':>4}  {'file':<{width}}  {'score':>5}  issues")
+    for place, i in enumerate(order, 1):
+        f, result = assessed[i]
+        if args.json:
+            print(json.dumps({"rank": place, "file": f, **result.to_dict()}))
+        else:
+            score = "-" if result.score is None else f"{result.score:.1f}"
+            issues = ", ".join(f"{k}: {v}" for k, v in result.flagged().items()) or "none"
+            print(f"{place:>4}  {f:<{width}}  {score:>5}  {issues}")
+    for f, error in failed:
+        if args.json:
+            print(json.dumps({"rank": None, "file": f, "error": error}))
+        else:
+            print(f"error: {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _audit_args(p: argparse.ArgumentParser) -> None:
     from phoneiqa.assess import BACKENDS
     from phoneiqa.audit import DEFAULT_BATCH_SIZE

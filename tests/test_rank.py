@@ -1,0 +1,91 @@
+"""Best-shot selection: ``phoneiqa.rank`` and ``phoneiqa rank``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+import phoneiqa
+from phoneiqa.assess import Assessment, pretrained_path
+from phoneiqa.cli import main
+from phoneiqa.rank import issue_burden, rank_order
+from phoneiqa.synth import gain, to_image, to_linear
+
+LADDER_EV = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+def shot(score: float | None, **levels: int) -> Assessment:
+    issues = dict.fromkeys(phoneiqa.LABELS, 0) | levels
+    probabilities = {k: [1.0 if j == v else 0.0 for j in range(4)] for k, v in issues.items()}
+    return Assessment(score=score, issues=issues, probabilities=probabilities)
+
+
+def test_order_is_by_score_then_fewer_and_lighter_issues_then_input_order():
+    shots = [
+        shot(60.0, dark=1),  # 0
+        shot(72.5),  # 1: best score
+        shot(60.04),  # 2: ties with 0 at one decimal, no issues -> before 0
+        shot(60.0, dark=1),  # 3: same as 0 -> after it
+        shot(60.0, bright=2),  # 4: same sum as 0 but a worse level -> after 0 and 3
+        shot(59.0),  # 5
+    ]
+    assert rank_order(shots) == [1, 2, 0, 3, 4, 5]
+
+
+def test_without_a_score_the_issues_decide():
+    shots = [shot(None, dark=2, high_contrast=1), shot(None), shot(None, overexposed=1)]
+    assert rank_order(shots) == [1, 2, 0]
+    assert issue_burden(shots[0]) == (3, 2, 3.0)
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory) -> list[str]:
+    """A real photo at five exposures (linear gain with a hard clip), written as JPEG files."""
+    lin = to_linear(Image.fromarray(load_sample_image("china.jpg")))
+    folder = tmp_path_factory.mktemp("ladder")
+    paths = []
+    for ev in LADDER_EV:
+        path = folder / f"china_{ev:+.0f}ev.jpg"
+        to_image(gain(lin, ev, np.random.default_rng(0))).save(path, quality=92)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
+def test_rank_of_a_ladder_follows_the_assessments(ladder):
+    ranked = phoneiqa.rank(list(reversed(ladder)))
+    assert sorted(r.index for r in ranked) == list(range(len(ladder)))
+    for r in ranked:
+        assert r.name == ladder[len(ladder) - 1 - r.index]
+        assert r.assessment.score == pytest.approx(phoneiqa.assess(r.name).score, abs=1e-4)
+    scores = [round(r.assessment.score, 1) for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    # two stops either way is worse than the original exposure
+    names = [r.name for r in ranked]
+    assert names.index(ladder[2]) < min(names.index(ladder[0]), names.index(ladder[4]))
+
+
+def test_rank_wants_a_list(ladder):
+    with pytest.raises(TypeError, match="list of shots"):
+        phoneiqa.rank(ladder[0])
+
+
+@pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
+def test_cli_rank_prints_best_first_and_reports_unreadable_files(ladder, tmp_path, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    assert main(["rank", *ladder, str(broken), "--json"]) == 1
+    out = capsys.readouterr()
+    rows = [json.loads(line) for line in out.out.splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5, None]
+    assert rows[-1]["file"] == str(broken) and "broken.jpg" in rows[-1]["error"]
+    expected = [r.name for r in phoneiqa.rank(ladder)]
+    assert [r["file"] for r in rows[:-1]] == expected
+    assert main(["rank", *ladder]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["rank", "file", "score", "issues"]
+    assert [line.split()[1] for line in table[1:]] == expected
