@@ -1,15 +1,15 @@
 """End-to-end speed and memory of ``assess`` on phone-sized JPEGs, beside the seed's CLIP pipeline.
 
-    python benchmarks/bench_assess.py [--runs 15] [--threads 2]
+    python benchmarks/bench_assess.py [--runs 15] [--threads 2] [--models default accurate]
 
 Makes a 12 MP (4000×3000) and a 48 MP (8000×6000) JPEG by upscaling a shared clean photo, then
 times, in one run and on the same file (each phoneiqa backend in a fresh process of its own, as an
 application would run it):
-  * phoneiqa's default model, compiled runtime (ONNX Runtime + numpy, no torch) and PyTorch
+  * each shipped model of ``--models``, compiled runtime (ONNX Runtime + numpy, no torch) and PyTorch
     backends: file path in, Assessment out (decode at reduced scale, resize, encoders, both heads);
   * the seed system's pipeline: full decode, resize to 300×300, five 224×224 crops through
     open_clip ViT-B-32's image tower (random weights: only the cost matters).
-and the peak resident memory of a fresh process that loads the model and assesses the 48 MP file.
+and the peak resident memory of a fresh process that loads a model and assesses the 48 MP file.
 Prints medians, the stage breakdown and the speed ratios.
 """
 
@@ -78,13 +78,13 @@ def peak_mb() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) // 1024
 
 
-def child(mode: str, path: str, backend: str, runs: int) -> None:
+def child(mode: str, path: str, backend: str, name: str, runs: int) -> None:
     """What a fresh process measures: ``time`` (medians of assess and its stages) or ``rss`` (peaks)."""
     import phoneiqa
     from phoneiqa.preprocess import load_scaled
 
     start = peak_mb()
-    model = phoneiqa.load("default", backend=backend)
+    model = phoneiqa.load(name, backend=backend)
     loaded = peak_mb()
     if mode == "rss":
         model.assess(path)
@@ -100,10 +100,10 @@ def child(mode: str, path: str, backend: str, runs: int) -> None:
     print(json.dumps(times))
 
 
-def in_fresh_process(mode: str, path: Path, backend: str, runs: int, threads: int) -> dict:
+def in_fresh_process(mode: str, path: Path, backend: str, name: str, runs: int, threads: int) -> dict:
     """Run :func:`child` in a new interpreter that imports only what the backend needs."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, __file__, "--child", mode, str(path), backend, "--runs", str(runs)]
+    cmd = [sys.executable, __file__, "--child", mode, str(path), backend, name, "--runs", str(runs)]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1])
 
 
@@ -111,7 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--models", nargs="+", default=["default", "accurate"], help="shipped model names")
+    parser.add_argument("--child", nargs=4, metavar=("MODE", "PATH", "BACKEND", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child, args.runs)
@@ -121,31 +122,35 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import phoneiqa
 
-    phoneiqa.load("default")  # compiles and caches the runtime once, so the child processes load it
+    for name in args.models:
+        phoneiqa.load(name)  # compiles and caches the runtime once, so the child processes load it
+    runs = [(name, backend) for name in args.models for backend in ("onnx", "torch")]
     with tempfile.TemporaryDirectory() as tmp:
         jpeg12 = make_jpeg(Path(tmp) / "12mp.jpg", (4000, 3000))
         jpeg48 = make_jpeg(Path(tmp) / "48mp.jpg", (8000, 6000))
-        timings = {b: in_fresh_process("time", jpeg12, b, args.runs, args.threads) for b in ("onnx", "torch")}
+        timings = {run: in_fresh_process("time", jpeg12, run[1], run[0], args.runs, args.threads) for run in runs}
         clip = seed_clip_pipeline()
         seed_ms = median_ms(lambda: clip(jpeg12), max(3, args.runs // 3))
         full_decode = median_ms(lambda: Image.open(jpeg12).convert("RGB"), args.runs)
-        rss = {b: in_fresh_process("rss", jpeg48, b, 1, args.threads) for b in ("onnx", "torch")}
+        rss = {run: in_fresh_process("rss", jpeg48, run[1], run[0], 1, args.threads) for run in runs}
 
-    names = {"onnx": "phoneiqa, runtime (ONNX Runtime + numpy)", "torch": "phoneiqa, PyTorch"}
+    names = {"onnx": "runtime (ONNX Runtime + numpy)", "torch": "PyTorch"}
     print(
         f"12 MP JPEG (4000×3000), {args.threads} threads, median of {args.runs} runs, each backend in a fresh process"
     )
     print(f"{'pipeline':<42}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}")
-    for backend, t in timings.items():
+    for (name, backend), t in timings.items():
         ratio = seed_ms / t["assess"]
-        print(f"{names[backend]:<42}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
+        row = f"phoneiqa {name}, {names[backend]}"
+        print(f"{row:<42}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
     print(f"{'seed CLIP ViT-B-32 pipeline':<42}{seed_ms:>8.1f}{1.0:>8.1f}×{full_decode:>11.1f}")
     print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
-    header = f"{'backend':<12}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"
+    header = f"{'model, backend':<22}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"
     print(header + f"{'torch imported':>16}")
-    for backend, r in rss.items():
+    for (name, backend), r in rss.items():
         added = r["done"] - r["loaded"]
-        print(f"{backend:<12}{r['import']:>8d}{r['loaded']:>14d}{r['done']:>14d}{added:>16d}{r['torch']!s:>16}")
+        row = f"{name}, {backend}"
+        print(f"{row:<22}{r['import']:>8d}{r['loaded']:>14d}{r['done']:>14d}{added:>16d}{r['torch']!s:>16}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,16 @@ Evaluation sets, all of scenes no head was trained on (``--graded`` is the train
 
 (a) ``../shared/data/mefb``: 55 real scenes captured under- and over-exposed.  Direction accuracy:
     an ``under`` capture must read ``dark`` and neither ``bright`` nor ``overexposed``; an ``over``
-    capture ``bright`` or ``overexposed`` and not ``dark``.
+    capture ``bright`` or ``overexposed`` and not ``dark``.  The labels only name the darker and the
+    brighter capture of a pair, and some of either kind look well exposed (a sunset, a night street, a
+    room lit right), so pair order is reported too: the under capture reads darker than the over one.
 (b) the training generator (``phoneiqa.synth``) on the test scenes: the variants of the graded set,
     plus one ladder per scene and label (5 steps of one operator, mildest to strongest);
 (c) the independent generator (``benchmarks/independent_generator.py``, other operators, other code)
     on the same test scenes: random variants, ladders and the clean photos;
-(d) CLIVE photos in the top third by MOS that were not training or validation bases: share flagged.
+(d) CLIVE photos in the top third by MOS that were not training or validation bases: share flagged,
+    also apart for those inside and outside the bounds a base must meet, and weighted back to the
+    whole top third (leaving the bases out leaves mostly photos outside the bounds).
 
 For (b) and (c), per label: detection of severe-or-worse problems (share of true level >= 2 that
 is flagged at all, and that is called severe or worse), exact-level accuracy beside always-none,
@@ -47,7 +51,7 @@ from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
 from phoneiqa.model import Model
 from phoneiqa.photometric import FEATURE_NAMES
-from phoneiqa.synth import encode_jpeg, ladder, load_base, measured_levels
+from phoneiqa.synth import encode_jpeg, is_well_exposed, ladder, load_base, measured_levels, photometric_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -119,14 +123,33 @@ def mefb_set() -> pd.DataFrame:
 
 
 def clive_top_third(graded: Path) -> pd.DataFrame:
-    """CLIVE's top third by MOS, without the photos that were training or validation bases of ``graded``."""
+    """CLIVE's top third by MOS, without the photos that were training or validation bases of ``graded``.
+
+    Column ``in_bounds``: inside :data:`phoneiqa.synth.WELL_EXPOSED`, the bounds a CLIVE photo must
+    meet to be a base.  The bases are taken out, so what is left over-represents photos outside the
+    bounds (dark night scenes, bright snow, backlight); ``attrs["in_bounds_share"]`` is their share
+    among the whole top third, to weight the two parts back to it.
+    """
     scores = pd.read_csv(DATA / "clive" / "mos.csv")
-    top = scores[scores["mos"] >= scores["mos"].quantile(2 / 3)]
+    top = scores[scores["mos"] >= scores["mos"].quantile(2 / 3)].copy()
+    top["path"] = [str(DATA / "clive" / "images" / name) for name in top["image"]]
+    top["in_bounds"] = [is_well_exposed(photometric_stats(load_base(Path(p)))) for p in top["path"]]
     manifest = pd.read_csv(graded / "manifest.csv")
     seen = set(manifest.loc[manifest["split"] != "test", "base"])
-    top = top[~top["image"].isin(seen)].copy()
-    top["path"] = [str(DATA / "clive" / "images" / name) for name in top["image"]]
-    return top
+    left = top[~top["image"].isin(seen)].reset_index(drop=True)
+    left.attrs["in_bounds_share"] = float(top["in_bounds"].mean())
+    return left
+
+
+def clive_flagged(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, float]:
+    """Share of photos with any issue flagged: all of them, inside / outside the base bounds, and the two
+    parts weighted as in the whole top third."""
+    flagged = (pred > 0).any(axis=1)
+    inside = frame["in_bounds"].to_numpy()
+    share = frame.attrs["in_bounds_share"]
+    out = {"all": float(flagged.mean()), "in": float(flagged[inside].mean()), "out": float(flagged[~inside].mean())}
+    out["weighted"] = share * out["in"] + (1 - share) * out["out"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -213,6 +236,16 @@ def head_seconds(model: Model) -> float:
             model.issue_head.predict(x)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def pair_order_accuracy(frame: pd.DataFrame, pred: np.ndarray) -> float:
+    """Share of scenes whose ``under`` capture reads darker than its ``over`` capture: the signed reading
+    ``bright + overexposed - dark`` (levels) is lower.  This is all that mefb's labels say for sure: they
+    name the darker and the brighter of two captures, and some captures of either kind look well exposed."""
+    col = {label: pred[:, j] for j, label in enumerate(LABELS)}
+    reading = pd.Series(col["bright"] + col["overexposed"] - col["dark"], index=frame.index)
+    pairs = frame.assign(reading=reading).pivot(index="scene", columns="exposure", values="reading")
+    return float((pairs["under"] < pairs["over"]).mean())
 
 
 def direction_accuracy(frame: pd.DataFrame, pred: np.ndarray) -> float:
@@ -304,14 +337,25 @@ def main() -> None:
         name: {s: predict(frame["path"].tolist()) for s, frame in sets.items()} for name, predict in predictors.items()
     }
     if "mefb" in sets and "CLIVE top third" in sets:
+        clive = sets["CLIVE top third"]
+        inside = int(clive["in_bounds"].sum())
         print(
-            f"(a) mefb direction accuracy ({len(sets['mefb'])} photos) and (d) CLIVE top third flagged "
-            f"({len(sets['CLIVE top third'])} photos)"
+            f"(a) mefb ({len(sets['mefb'])} photos): direction accuracy, and pair order (the under capture reads "
+            f"darker than the over one);\n(d) CLIVE top third, {len(clive)} photos not used as bases: share "
+            f"flagged, of all, of the {inside} inside the base bounds, of the {len(clive) - inside} outside, "
+            f"and weighted as in the whole top third ({clive.attrs['in_bounds_share']:.0%} inside)"
         )
-        print(f"{'head':<24}{'mefb direction':>16}{'CLIVE top third flagged':>26}")
+        print(
+            f"{'head':<18}{'mefb direction':>16}{'pair order':>12}{'CLIVE all':>11}{'inside':>8}{'outside':>9}"
+            f"{'weighted':>10}"
+        )
         for name, preds in results.items():
-            flagged = (preds["CLIVE top third"] > 0).any(axis=1).mean()
-            print(f"{name:<24}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}{flagged:>26.3f}")
+            c = clive_flagged(clive, preds["CLIVE top third"])
+            print(
+                f"{name:<18}{direction_accuracy(sets['mefb'], preds['mefb']):>16.3f}"
+                f"{pair_order_accuracy(sets['mefb'], preds['mefb']):>12.3f}{c['all']:>11.3f}{c['in']:>8.3f}"
+                f"{c['out']:>9.3f}{c['weighted']:>10.3f}"
+            )
     print("\nissue head cost per photo (one photo per call, after its features; median of 200 calls):")
     for name, path in checkpoints.items():
         print(f"  {name:<22}{1000 * head_seconds(Model.load(path)):.3f} ms")

@@ -10,7 +10,9 @@ dual-stream attention on the 7×7 stage-6 maps of EfficientNet-Lite0 and -Lite2,
 head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric statistics (all at
 short side 288); ``ridge@qualitynet`` and ``ridge@dpam`` are the ridge head on those same
 features, to tell what a head adds from what its features give; ``ridge@photometric``, the ridge
-head on the 56 photometric statistics alone, is the simple baseline.
+head on the 56 photometric statistics alone, is the simple baseline; ``ridge@fast`` and
+``ridge@accurate`` are the shipped models' score heads on their own encoders (read from
+``phoneiqa/pretrained/{default,accurate}.json``).
 
 Features are computed once (cached on disk).  The N = 1 head puts every image in its own group
 with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the
@@ -73,6 +75,8 @@ METHODS = (
     "dpam",
     "ridge@dpam",
     "ridge@photometric",
+    "ridge@fast",
+    "ridge@accurate",
 )
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
@@ -91,6 +95,16 @@ ENCODERS = {
 }
 """The encoder each map-reading head is benchmarked on (the others use ``--encoder``)."""
 ENCODERS["photometric"] = ("photometric", {"short_side": 192, "max_long_side": 384})
+
+
+def shipped_encoder(config_file: str) -> tuple[str, dict]:
+    """(encoder name, encoder arguments) of a shipped model's config in ``phoneiqa/pretrained``."""
+    config = json.loads((Path(__file__).resolve().parents[1] / "phoneiqa" / "pretrained" / config_file).read_text())
+    return config["encoder"], config["encoder_args"]
+
+
+ENCODERS["fast"] = shipped_encoder("default.json")
+ENCODERS["accurate"] = shipped_encoder("accurate.json")
 
 
 def encoder_ms(encoder, images: list) -> float:
@@ -147,6 +161,8 @@ def main() -> None:
         "ridge@qualitynet": ("ridge@qualitynet", "-", head_runner("ridge")),
         "ridge@dpam": ("ridge@dpam", "-", head_runner("ridge")),
         "ridge@photometric": ("ridge@photometric", "-", head_runner("ridge")),
+        "ridge@fast": ("ridge@fast", "-", head_runner("ridge")),
+        "ridge@accurate": ("ridge@accurate", "-", head_runner("ridge")),
     }
     rows = {m: runners[m][0] for m in args.methods}
     results: dict[str, list[dict]] = {m: [] for m in args.methods}

@@ -8,7 +8,7 @@ first access (``phoneiqa.create_encoder``, ``phoneiqa.train``, ...).
 from importlib import import_module
 from typing import Any
 
-from phoneiqa.assess import Assessment, assess, load
+from phoneiqa.assess import Assessment, assess, list_models, load
 from phoneiqa.audit import audit
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
@@ -53,6 +53,7 @@ __all__ = [
     "create_head",
     "list_encoders",
     "list_heads",
+    "list_models",
     "load",
     "load_graph",
     "rank",

@@ -7,7 +7,7 @@
 
 The default model is loaded once, on first use, and shared by every thread.  Models are
 checkpoint files (see :class:`phoneiqa.model.Model`); ``"default"`` names the one shipped inside
-the package (how it was trained: ``phoneiqa/pretrained/TRAINING.md``).  This module, like the
+the package (how it was trained: ``phoneiqa/pretrained/TRAINING-default.md``).  This module, like the
 compiled runtime, imports neither torch nor the training code.
 """
 
@@ -34,8 +34,19 @@ if TYPE_CHECKING:
 BACKENDS = ("auto", "onnx", "torch")
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-PRETRAINED = {"default": "default.pt"}
-"""Names of the models shipped in the package -> their files in :data:`PRETRAINED_DIR`."""
+PRETRAINED = {
+    "default": "default.pt",
+    "fast": "default.pt",
+    "accurate": "accurate.pt",
+}
+"""Names of the models shipped in the package -> their files in :data:`PRETRAINED_DIR` (``"default"`` is
+``"fast"``; each file's config and training record lie beside it as ``<file stem>.json`` and
+``TRAINING-<file stem>.md``)."""
+MODEL_SUMMARIES = {
+    "fast": "EfficientNet-Lite0 at short side 288 + photometric statistics: the default, for every shot",
+    "accurate": "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics: better scores, slower",
+}
+"""What each shipped model is, for :func:`list_models` (``"default"`` is ``"fast"``)."""
 
 _default_lock = threading.Lock()
 _default_model: Model | Runtime | None = None
@@ -80,6 +91,11 @@ def pretrained_path(name: str) -> Path:
         return PRETRAINED_DIR / PRETRAINED[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
+
+
+def list_models() -> dict[str, str]:
+    """The shipped model names that :func:`load` accepts -> what each is (``"default"`` names ``"fast"``)."""
+    return {"default": "the fast model", **MODEL_SUMMARIES}
 
 
 def load(

@@ -167,6 +167,17 @@ def _assess(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+@command("models", "list the shipped models", lambda p: None)
+def _models(args: argparse.Namespace) -> int:
+    from phoneiqa.assess import list_models
+
+    models = list_models()
+    width = max(map(len, models))
+    for name, summary in models.items():
+        print(f"{name:<{width}}  {summary}")
+    return 0
+
+
 def _rank_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", help="shots of one scene (image files)")
     p.add_argument("--json", action="store_true", help="one JSON object per line, best first")

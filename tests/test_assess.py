@@ -194,9 +194,26 @@ def test_cli_assess_table_json_and_failures(tmp_path, capsys):
 def test_api_functions_are_not_shadowed_by_their_modules():
     """Importing a submodule sets it as an attribute of the package: the API names must survive that."""
     code = (
-        "import phoneiqa, phoneiqa.assess, phoneiqa.audit, phoneiqa.training\n"
+        "import phoneiqa, phoneiqa.assess, phoneiqa.audit, phoneiqa.rank, phoneiqa.training\n"
         "from phoneiqa.audit import audit\n"
-        "print(all(callable(getattr(phoneiqa, n)) for n in ('assess', 'audit', 'train', 'load')))"
+        "print(all(callable(getattr(phoneiqa, n)) for n in ('assess', 'audit', 'rank', 'train', 'load')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_every_listed_model_loads_and_names_its_encoder(capsys):
+    models = phoneiqa.list_models()
+    assert {"default", "fast", "accurate"} <= set(models)
+    for name in models:
+        assert pretrained_path(name).is_file(), name
+    assert pretrained_path("default") == pretrained_path("fast")
+    accurate = phoneiqa.load("accurate", backend="torch")
+    assert [part.name for part in accurate.encoder.parts] == ["effnet-lite0", "effnet-lite2", "photometric"]
+    fast = phoneiqa.load("fast", backend="torch")
+    assert accurate.issue_head.graph.names == fast.issue_head.graph.names
+    assert main(["models"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(models)
+    with pytest.raises(ValueError, match="shipped models: default, fast, accurate"):
+        pretrained_path("medium")

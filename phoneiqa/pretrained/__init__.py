@@ -1,1 +1,1 @@
-"""Model files shipped with phoneiqa; see TRAINING.md for how each was trained."""
+"""Model files shipped with phoneiqa; see TRAINING-<name>.md for how each was trained."""
