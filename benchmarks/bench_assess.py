@@ -138,12 +138,12 @@ def main() -> None:
     print(
         f"12 MP JPEG (4000×3000), {args.threads} threads, median of {args.runs} runs, each backend in a fresh process"
     )
-    print(f"{'pipeline':<42}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}")
+    print(f"{'pipeline':<52}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}")
     for (name, backend), t in timings.items():
         ratio = seed_ms / t["assess"]
         row = f"phoneiqa {name}, {names[backend]}"
-        print(f"{row:<42}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
-    print(f"{'seed CLIP ViT-B-32 pipeline':<42}{seed_ms:>8.1f}{1.0:>8.1f}×{full_decode:>11.1f}")
+        print(f"{row:<52}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
+    print(f"{'seed CLIP ViT-B-32 pipeline':<52}{seed_ms:>8.1f}{1.0:>8.1f}×{full_decode:>11.1f}")
     print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
     header = f"{'model, backend':<22}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"
     print(header + f"{'torch imported':>16}")

@@ -3,16 +3,16 @@
     python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 10]
         [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet ridge@qualitynet ...]
 
-Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the MLP
+Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the
+kernel ridge head (Gaussian kernel, penalty and width by leave-one-out error), the MLP
 head, the QCERN head, the QCERN head with N = 1 (no auxiliary images) — these four on ``--encoder``
 — and the two heads that read spatial maps, each on the encoder it is made for: QualityNet's
 dual-stream attention on the 7×7 stage-6 maps of EfficientNet-Lite0 and -Lite2, and the DPAM-style
 head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric statistics (all at
 short side 288); ``ridge@qualitynet`` and ``ridge@dpam`` are the ridge head on those same
 features, to tell what a head adds from what its features give; ``ridge@photometric``, the ridge
-head on the 56 photometric statistics alone, is the simple baseline; ``ridge@fast`` and
-``ridge@accurate`` are the shipped models' score heads on their own encoders (read from
-``phoneiqa/pretrained/{default,accurate}.json``).
+head on the 56 photometric statistics alone, is the simple baseline; ``@fast`` and ``@accurate``
+put a head on the encoder of that shipped model (read from ``phoneiqa/pretrained/{default,accurate}.json``).
 
 Features are computed once (cached on disk).  The N = 1 head puts every image in its own group
 with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the
@@ -56,6 +56,9 @@ def head_runner(name: str, epochs: int | None = None, **args):
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=epochs)
         head = make_head(name, encoder, **args)
+        if not list(head.parameters()):  # closed form (ridge heads): fitted on the whole training part
+            head.prepare(x_tr, y_tr)
+            return head, head.predict(x_te).numpy()
         # early stopping on a split of the training part only; the test part stays unseen
         n_val = len(x_tr) // 8
         fit_head(head, x_tr[n_val:], y_tr[n_val:], x_tr[:n_val], y_tr[:n_val], validate_score, cfg, name)
@@ -77,6 +80,9 @@ METHODS = (
     "ridge@photometric",
     "ridge@fast",
     "ridge@accurate",
+    "kernel-ridge",
+    "kernel-ridge@fast",
+    "kernel-ridge@accurate",
 )
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
@@ -163,6 +169,9 @@ def main() -> None:
         "ridge@photometric": ("ridge@photometric", "-", head_runner("ridge")),
         "ridge@fast": ("ridge@fast", "-", head_runner("ridge")),
         "ridge@accurate": ("ridge@accurate", "-", head_runner("ridge")),
+        "kernel-ridge": ("kernel-ridge", "-", head_runner("kernel-ridge")),
+        "kernel-ridge@fast": ("kernel-ridge@fast", "-", head_runner("kernel-ridge")),
+        "kernel-ridge@accurate": ("kernel-ridge@accurate", "-", head_runner("kernel-ridge")),
     }
     rows = {m: runners[m][0] for m in args.methods}
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
@@ -183,7 +192,7 @@ def main() -> None:
 
     print(f"\nCLIVE ({len(y)} images), frozen encoders, median [min, max] of {args.splits} seeded 80/20 splits")
     print(
-        f"{'head':<18}{'encoder':<32}{'epochs':>7}{'SRCC':>8}{'SRCC range':>15}{'PLCC':>8}{'PLCC range':>15}"
+        f"{'head':<24}{'encoder':<40}{'epochs':>7}{'SRCC':>8}{'SRCC range':>15}{'PLCC':>8}{'PLCC range':>15}"
         f"{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
         f"{'EV':>7}{'s/split':>9}{'weights':>10}{'enc ms':>8}{'head ms':>9}"
     )
@@ -193,7 +202,7 @@ def main() -> None:
         high = {k: max(r[k] for r in results[m]) for k in ("srcc", "plcc")}
         weights, ms = cost[m]
         print(
-            f"{rows[m]:<18}{specs[m][0]:<32}{runners[m][1]!s:>7}{med['srcc']:>8.4f}"
+            f"{rows[m]:<24}{specs[m][0]:<40}{runners[m][1]!s:>7}{med['srcc']:>8.4f}"
             f"{'[' + format(low['srcc'], '.3f') + ', ' + format(high['srcc'], '.3f') + ']':>15}{med['plcc']:>8.4f}"
             f"{'[' + format(low['plcc'], '.3f') + ', ' + format(high['plcc'], '.3f') + ']':>15}"
             f"{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}{med['rmse']:>8.2f}{med['explained_variance']:>7.3f}"

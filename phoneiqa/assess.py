@@ -43,8 +43,8 @@ PRETRAINED = {
 ``"fast"``; each file's config and training record lie beside it as ``<file stem>.json`` and
 ``TRAINING-<file stem>.md``)."""
 MODEL_SUMMARIES = {
-    "fast": "EfficientNet-Lite0 at short side 288 + photometric statistics: the default, for every shot",
-    "accurate": "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics: better scores, slower",
+    "fast": "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default",
+    "accurate": "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
 }
 """What each shipped model is, for :func:`list_models` (``"default"`` is ``"fast"``)."""
 

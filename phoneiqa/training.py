@@ -315,6 +315,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
         start, stop = columns[kind] = part_columns(encoder, head_cfg.inputs)
         if getattr(HEADS.get(head_cfg.name), "needs_layout", False):
             kwargs["layout"] = part_layout(encoder, head_cfg.inputs)
+        torch.manual_seed(cfg.seed)  # each head starts alike whatever was built before it (encoders draw weights)
         head = create_head(head_cfg.name, in_features=stop - start, **kwargs)
         y_tr = torch.as_tensor(getattr(train_t, target)[tr_mask], dtype=torch.float32 if kind == "score" else None)
         y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)

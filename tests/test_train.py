@@ -153,3 +153,44 @@ def test_training_computes_only_the_encoder_parts_its_heads_read(graded, tmp_pat
     paths = sorted(graded.glob("*.jpg"))[:5]
     whole = encoder.encode([load_scaled(p, 160) for p in paths])
     np.testing.assert_allclose(cached_features(encoder, paths, cache).numpy(), whole.numpy(), atol=1e-6)
+
+
+def test_an_issue_head_trains_alike_whatever_encoder_parts_come_before_it(graded, tmp_path):
+    """Building EfficientNet draws random initial weights; the issue head must not depend on that."""
+    heads = []
+    for encoder in ("photometric", "effnet-lite0+photometric"):
+        cfg = TrainConfig(
+            train_data=[DataSource(str(graded / "labels_train.csv"))],
+            val_data=[DataSource(str(graded / "labels_val.csv"))],
+            encoder=encoder,
+            score_head=None,
+            issue_head=HeadConfig("hex-linear", {"hidden": 16}, inputs="photometric"),
+            epochs=2,
+            cache_dir=str(tmp_path / "cache"),
+        )
+        heads.append(train(cfg, tmp_path / encoder).model.issue_head.state_dict())
+    assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
+
+
+def test_a_kernel_ridge_score_compiles_into_the_runtime(graded, tmp_path):
+    """A score that depends on brightness non-linearly, learnt by the kernel ridge head and run by the runtime."""
+    photos = sorted(graded.glob("*.jpg"))
+    light = np.array([np.asarray(Image.open(p).convert("L"), dtype=np.float64).mean() for p in photos])
+    mos = 80 - 0.01 * (light - 120) ** 2
+    table = pd.DataFrame({"filename": [p.name for p in photos], "mos": mos})
+    table.iloc[::4].to_csv(tmp_path / "val.csv", index=False)
+    table.drop(table.index[::4]).to_csv(tmp_path / "train.csv", index=False)
+    cfg = TrainConfig(
+        train_data=[DataSource(str(tmp_path / "train.csv"), str(graded))],
+        val_data=[DataSource(str(tmp_path / "val.csv"), str(graded))],
+        encoder="photometric",
+        score_head=HeadConfig("kernel-ridge"),
+        issue_head=None,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    result = train(cfg, tmp_path / "run")
+    assert result.metrics["score"]["srcc"] > 0.8
+    runtime = load_runtime(result.checkpoint, cache_dir=tmp_path / "runtime")
+    sample = photos[:8]
+    for ours, theirs in zip(runtime.assess(sample), result.model.assess(sample), strict=True):
+        assert ours.score == pytest.approx(theirs.score, abs=1e-3)
