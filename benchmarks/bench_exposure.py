@@ -25,7 +25,7 @@ the share of ladders whose predicted level never falls,
 and false alarms on the clean photos (the untouched photos with no measured issue that get a flag).
 
 Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
-``default``), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
+a shipped model name), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
 percentile) for the contrasts, clipped share for overexposed, 99th-percentile lightness for
 over_suppressed; each level's threshold maximises accuracy on the training split.
 """
@@ -46,6 +46,7 @@ import torch
 from PIL import Image
 from scipy.stats import kendalltau
 
+from phoneiqa.assess import PRETRAINED, model_file
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
@@ -294,13 +295,13 @@ SETS: dict[str, Callable[[argparse.Namespace], pd.DataFrame]] = {
 
 
 def load_models(specs: Sequence[str], tmp: Path) -> dict[str, Path]:
-    """``name=path`` / ``name=git:<commit>`` / ``default`` -> checkpoint paths."""
+    """``name=path`` / ``name=git:<commit>`` / a shipped model name -> checkpoint paths."""
     out = {}
     for spec in specs:
         name, _, source = spec.partition("=")
         source = source or name
-        if source == "default":
-            path = ROOT / "phoneiqa" / "pretrained" / "default.pt"
+        if source in PRETRAINED:
+            path = model_file(source)
         elif source.startswith("git:"):
             path = tmp / f"{name}.pt"
             blob = subprocess.run(

@@ -4,9 +4,9 @@
 
 Real photos without issue labels, so this measures false alarms only where photos are known to
 be good: ``../shared/data/photos`` (114 clean, well-exposed photos; note the graded training set
-was made from them, so they are not unseen) and the CLIVE validation split of the default model
-(``runs/clive_split/val.csv``, written by ``benchmarks/train_default_model.py``; unseen by both
-heads except that well-exposed CLIVE photos also served as bases of graded training images).
+was made from them, so they are not unseen) and a fifth of CLIVE (``runs/clive_split/val.csv``,
+written by ``benchmarks/train_shipped_models.py``; unseen by the issue head except that well-exposed
+CLIVE photos also served as bases of graded training images; the score head was fitted on all of CLIVE).
 Prints, per group, the share of photos with any issue and with each issue at level >= 1.
 """
 
