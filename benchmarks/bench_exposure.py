@@ -46,10 +46,10 @@ import torch
 from PIL import Image
 from scipy.stats import kendalltau
 
-from phoneiqa.assess import PRETRAINED, model_file
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
+from phoneiqa.loading import PRETRAINED, model_file
 from phoneiqa.model import Model
 from phoneiqa.photometric import FEATURE_NAMES
 from phoneiqa.synth import encode_jpeg, is_well_exposed, ladder, load_base, measured_levels, photometric_stats

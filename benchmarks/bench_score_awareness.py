@@ -39,10 +39,10 @@ from PIL import Image, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_exposure as bx
 
-from phoneiqa.assess import model_file
 from phoneiqa.features import cached_features
 from phoneiqa.heads.ridge import DEFAULT_ALPHAS, loo_errors
 from phoneiqa.labels import LABELS
+from phoneiqa.loading import model_file
 from phoneiqa.metrics import score_metrics
 from phoneiqa.model import Model
 from phoneiqa.synth import load_base

@@ -19,28 +19,13 @@ import networkx as nx
 import numpy as np
 
 from hexgraph.errors import HexGraphError
+from hexgraph.labels import Edge, OrdinalLabel
 
 if TYPE_CHECKING:  # torch is imported only by the torch inference methods, so numpy-only users never load it
     import torch
     from torch import Tensor
 
-Edge = tuple[str, str]
-
 DEFAULT_MAX_STATES = 1 << 20
-
-
-@dataclass(frozen=True)
-class OrdinalLabel:
-    """A K-level ordinal label stored as K-1 cumulative nodes (level >= 1, ..., >= K-1)."""
-
-    key: str
-    nodes: tuple[int, ...]
-    level_names: tuple[str, ...]
-    name: str = ""
-
-    @property
-    def num_levels(self) -> int:
-        return len(self.nodes) + 1
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hexgraph.errors import HexGraphError
-from hexgraph.graph import Edge, OrdinalLabel
+from hexgraph.labels import Edge, OrdinalLabel
 
 
 def load_spec(spec: str | os.PathLike | Mapping) -> dict[str, Any]:

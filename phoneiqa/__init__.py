@@ -8,13 +8,14 @@ first access (``phoneiqa.create_encoder``, ``phoneiqa.train``, ...).
 from importlib import import_module
 from typing import Any
 
-from phoneiqa.assess import Assessment, assess, list_models, load
+from phoneiqa.assess import assess
+from phoneiqa.assessment import Assessment
 from phoneiqa.audit import audit
 from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
+from phoneiqa.loading import list_models, load
 from phoneiqa.rank import RankedShot, rank
-
-__version__ = "0.1.0"
+from phoneiqa.version import __version__
 
 _LAZY = {
     "create_encoder": "phoneiqa.encoders",

@@ -35,11 +35,12 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from phoneiqa.assess import Assessment, load, model_file
+from phoneiqa.assessment import Assessment
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
 from phoneiqa.labels import LABELS
+from phoneiqa.loading import load, model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
 from phoneiqa.runtime import Part, Runtime, prepare_inputs
@@ -177,7 +178,7 @@ def model_id(path_or_name: str | os.PathLike) -> str:
     """What cached results are keyed by: the checkpoint's SHA-256 (prefix) and the phoneiqa version."""
     import hashlib
 
-    from phoneiqa import __version__
+    from phoneiqa.version import __version__
 
     digest = hashlib.sha256(model_file(path_or_name).read_bytes()).hexdigest()[:20]
     return f"{digest}-{__version__}"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from phoneiqa.assess import Assessment
+from phoneiqa.assessment import Assessment
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

@@ -28,8 +28,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from phoneiqa.assess import BACKENDS, PRETRAINED, Assessment
+from phoneiqa.assessment import Assessment
 from phoneiqa.audit import Outcome, assess_decoded, decode, file_key, find_images, make_table, model_id
+from phoneiqa.loading import BACKENDS, PRETRAINED
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,7 +157,7 @@ class _Assessor:
     """A Ray actor: the model, loaded once; each call decodes and assesses one batch of files."""
 
     def __init__(self, model: str, backend: str, thumbnails: bool) -> None:
-        from phoneiqa.assess import load
+        from phoneiqa.loading import load
 
         self.runner = load(model, backend=backend)
         self.thumbnails = thumbnails

@@ -124,7 +124,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _assess_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.assess import BACKENDS
+    from phoneiqa.loading import BACKENDS
 
     p.add_argument("files", nargs="*", help="image files (JPEG, PNG, HEIC, WebP, TIFF, BMP, GIF)")
     p.add_argument("--sample", action="store_true", help="also assess scikit-learn's sample photo china.jpg")
@@ -137,8 +137,8 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
 def _assess(args: argparse.Namespace) -> int:
     import json
 
-    from phoneiqa.assess import load
     from phoneiqa.labels import LABELS, LEVELS
+    from phoneiqa.loading import load
 
     files = list(args.files) + ([sample_photo()] if args.sample else [])
     if not files:
@@ -169,7 +169,7 @@ def _assess(args: argparse.Namespace) -> int:
 
 @command("models", "list the shipped models", lambda p: None)
 def _models(args: argparse.Namespace) -> int:
-    from phoneiqa.assess import list_models
+    from phoneiqa.loading import list_models
 
     models = list_models()
     width = max(map(len, models))
@@ -188,7 +188,7 @@ def _rank_args(p: argparse.ArgumentParser) -> None:
 def _rank(args: argparse.Namespace) -> int:
     import json
 
-    from phoneiqa.assess import load
+    from phoneiqa.loading import load
     from phoneiqa.rank import rank_order
 
     model = load(args.model)
@@ -219,8 +219,8 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.assess import BACKENDS
     from phoneiqa.audit import DEFAULT_BATCH_SIZE
+    from phoneiqa.loading import BACKENDS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
@@ -288,7 +288,7 @@ def sample_photo() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    from phoneiqa import __version__
+    from phoneiqa.version import __version__
 
     parser = argparse.ArgumentParser(prog="phoneiqa", description="Quality score and exposure issues of phone photos.")
     parser.add_argument("--version", action="version", version=f"phoneiqa {__version__}")

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from phoneiqa.assess import Assessment, assess_batches, make_assessments
+from phoneiqa.assessment import Assessment, assess_batches, make_assessments
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder, input_short_side
 from phoneiqa.errors import DataFormatError

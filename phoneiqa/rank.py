@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from phoneiqa.assess import Assessment, assess, input_name, load
+from phoneiqa.assess import assess
+from phoneiqa.assessment import Assessment, input_name
 from phoneiqa.image import ImageInput
+from phoneiqa.loading import load
 
 SCORE_PRECISION = 0.1
 """Scores closer than this are a tie, broken by the issues (the score is shown with one decimal)."""

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from hexgraph import median_levels
-from phoneiqa.assess import Assessment, assess_batches, make_assessments
+from phoneiqa.assessment import Assessment, assess_batches, make_assessments
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.exposure import exposure_features
 from phoneiqa.image import ImageInput
@@ -206,7 +206,7 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
     """The runtime of a checkpoint: from the cache, or compiled (needs torch), checked and cached.
 
     ``threads``: ONNX Runtime's intra-op threads (default: all cores)."""
-    from phoneiqa import __version__
+    from phoneiqa.version import __version__
 
     data = Path(checkpoint).read_bytes()
     key = f"{hashlib.sha256(data).hexdigest()[:20]}-{__version__}-r{FORMAT}"

@@ -277,7 +277,7 @@ def validate_issues(head: IssueHead, x: Tensor, y: Tensor) -> float:
 
 def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> TrainResult:
     """Train the configured heads on frozen features and write ``model.pt``, ``metrics.json``, ``curves.png``."""
-    from phoneiqa import __version__
+    from phoneiqa.version import __version__
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

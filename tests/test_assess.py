@@ -18,9 +18,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assess import pretrained_path
 from phoneiqa.cli import main, sample_photo
 from phoneiqa.labels import load_graph
+from phoneiqa.loading import pretrained_path
 from phoneiqa.runtime import Runtime, load_runtime
 
 pytestmark = pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")

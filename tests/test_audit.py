@@ -20,9 +20,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assess import model_file
 from phoneiqa.audit import COLUMNS, audit, decode, file_key, find_images, summarize, write_report
 from phoneiqa.labels import LABELS
+from phoneiqa.loading import model_file
 
 
 def make_photos(folder: Path, n: int, size: tuple[int, int] = (240, 160)) -> list[Path]:

