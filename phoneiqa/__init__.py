@@ -11,7 +11,7 @@ from typing import Any
 from phoneiqa.assess import assess
 from phoneiqa.assessment import Assessment
 from phoneiqa.audit import audit
-from phoneiqa.errors import DataFormatError, ImageError, PhoneIQAError
+from phoneiqa.errors import ConfigError, DataFormatError, ImageError, ModelNotFoundError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
 from phoneiqa.loading import list_models, load
 from phoneiqa.rank import RankedShot, rank
@@ -40,10 +40,12 @@ __all__ = [
     "LABELS",
     "LEVELS",
     "Assessment",
+    "ConfigError",
     "DataFormatError",
     "DataSource",
     "HeadConfig",
     "ImageError",
+    "ModelNotFoundError",
     "PhoneIQAError",
     "RankedShot",
     "TrainConfig",

@@ -101,7 +101,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="checkpoint path (model.pt)")
+    p.add_argument("model", help="shipped model name or checkpoint path (model.pt)")
     p.add_argument("csv", help="label CSV with mos and/or issue levels")
     p.add_argument("--images", help="image folder (default: the CSV's folder)")
     p.add_argument("--out", help="folder for predictions.csv and metrics.json")
@@ -113,12 +113,13 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 @command("evaluate", "evaluate a trained model on labelled photos", _evaluate_args)
 def _evaluate(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import evaluate, format_metrics
+    from phoneiqa.loading import model_file
     from phoneiqa.model import Model
     from phoneiqa.training import DataSource
 
     rename = dict(item.split("=", 1) for item in args.rename)
     source = DataSource(args.csv, args.images, rename=rename, ignore=args.ignore)
-    metrics = evaluate(Model.load(args.model), [source], out_dir=args.out, figures=args.figures)
+    metrics = evaluate(Model.load(model_file(args.model)), [source], out_dir=args.out, figures=args.figures)
     print(format_metrics(metrics))
     return 0
 

@@ -11,3 +11,11 @@ class ImageError(PhoneIQAError, ValueError):
 
 class DataFormatError(PhoneIQAError, ValueError):
     """A label CSV, spec or checkpoint that does not follow the documented format."""
+
+
+class ConfigError(PhoneIQAError, ValueError):
+    """A training config or option with an unknown key, a missing field or a value of the wrong kind."""
+
+
+class ModelNotFoundError(PhoneIQAError, FileNotFoundError):
+    """A model name that is not shipped and is not the path of a checkpoint file."""

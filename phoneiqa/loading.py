@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from phoneiqa.errors import ModelNotFoundError
+
 if TYPE_CHECKING:
     from phoneiqa.model import Model
     from phoneiqa.runtime import Runtime
@@ -39,11 +41,11 @@ _default_model: Model | Runtime | None = None
 
 
 def pretrained_path(name: str) -> Path:
-    """The file of the shipped model ``name`` (see :data:`PRETRAINED`)."""
+    """The file of the shipped model ``name`` (see :data:`PRETRAINED`); :class:`ModelNotFoundError` if none."""
     try:
         return PRETRAINED_DIR / PRETRAINED[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
+        raise ModelNotFoundError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
 
 
 def list_models() -> dict[str, str]:
@@ -69,30 +71,31 @@ def load(
     name = os.fspath(path_or_name)
     path = model_file(name)
     if backend != "torch":
+        from phoneiqa.runtime import RuntimeUnsupported, load_runtime
+
         try:
-            from phoneiqa.runtime import RuntimeUnsupported, load_runtime
-        except ImportError:
+            return load_runtime(path, threads=threads)
+        except ImportError as exc:  # onnxruntime (or what compiling needs) is not installed
+            if backend == "onnx":
+                raise ImportError(f"{name}: the compiled backend needs onnxruntime ({exc})") from exc
+            warnings.warn(f"{name}: running in PyTorch, {exc.name or 'a module'} is not installed", stacklevel=2)
+        except RuntimeUnsupported as exc:
             if backend == "onnx":
                 raise
-        else:
-            try:
-                return load_runtime(path, threads=threads)
-            except RuntimeUnsupported as exc:
-                if backend == "onnx":
-                    raise
-                warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
+            warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
     from phoneiqa.model import Model
 
     return Model.load(path)
 
 
 def model_file(path_or_name: str | os.PathLike) -> Path:
-    """The checkpoint file of a shipped model name or a path; ``FileNotFoundError`` if there is none."""
+    """The checkpoint file of a shipped model name or a path; :class:`ModelNotFoundError` (a
+    ``FileNotFoundError``) if there is none."""
     name = os.fspath(path_or_name)
     path = pretrained_path(name) if name in PRETRAINED else Path(name)
     if not path.is_file():
         shipped = ", ".join(PRETRAINED)
-        raise FileNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
+        raise ModelNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
     return path
 
 

@@ -205,7 +205,10 @@ def check_agreement(runtime: Runtime, model: Model) -> None:
 def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, threads: int | None = None) -> Runtime:
     """The runtime of a checkpoint: from the cache, or compiled (needs torch), checked and cached.
 
-    ``threads``: ONNX Runtime's intra-op threads (default: all cores)."""
+    ``threads``: ONNX Runtime's intra-op threads (default: all cores).  Raises ``ImportError`` at once,
+    before compiling anything, when onnxruntime is not installed."""
+    import onnxruntime  # noqa: F401
+
     from phoneiqa.version import __version__
 
     data = Path(checkpoint).read_bytes()

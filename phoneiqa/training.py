@@ -11,13 +11,14 @@ or from the command line, ``phoneiqa train config.json --out runs/mine``.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder
+from phoneiqa.errors import ConfigError
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
@@ -128,21 +130,43 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from plain JSON data (unknown keys are an error)."""
-        data = dict(data)
-        unknown = set(data) - {f for f in cls.__dataclass_fields__}
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        data["train_data"] = [DataSource(**d) for d in data.get("train_data", [])]
-        data["val_data"] = [DataSource(**d) for d in data.get("val_data", [])]
+        """Build from plain JSON data; an unknown or missing key raises :class:`ConfigError` naming it."""
+        data = _fields(cls, data, "training config")
+        data["train_data"] = [_fields(DataSource, d, "train_data entry") for d in data.get("train_data", [])]
+        data["val_data"] = [_fields(DataSource, d, "val_data entry") for d in data.get("val_data", [])]
         for key in ("score_head", "issue_head"):
             if isinstance(data.get(key), dict):
-                data[key] = HeadConfig(**data[key])
+                data[key] = _fields(HeadConfig, data[key], key)
         return cls(**data)
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read a JSON config file; unreadable JSON or a bad key raises :class:`ConfigError` naming the file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def _fields(kind: type, data: Any, what: str) -> Any:
+    """``data`` (a JSON object) checked against the fields of the dataclass ``kind``; a ``kind`` instance
+    for the nested config classes, the checked dict for :class:`TrainConfig` itself."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} must be a JSON object, got {type(data).__name__}")
+    names = list(kind.__dataclass_fields__)
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"
+            raise ConfigError(f"unknown key {key!r} in {what}{hint}")
+    fields = kind.__dataclass_fields__.items()
+    required = [n for n, f in fields if f.default is MISSING and f.default_factory is MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise ConfigError(f"{what} needs {', '.join(map(repr, missing))}")
+    return dict(data) if kind is TrainConfig else kind(**data)
 
 
 @dataclass

@@ -215,5 +215,29 @@ def test_every_listed_model_loads_and_names_its_encoder(capsys):
     assert main(["models"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert listed == list(models)
-    with pytest.raises(ValueError, match="shipped models: default, fast, accurate"):
+    with pytest.raises(phoneiqa.ModelNotFoundError, match="shipped models: default, fast, accurate"):
         pretrained_path("medium")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    """A missing model and a config typo: exit code 2 and one line naming the problem, no traceback."""
+    assert main(["assess", "--model", str(tmp_path / "nosuch.pt"), sample_photo()]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("phoneiqa assess: error: ") and "nosuch.pt" in err[0]
+    assert isinstance(phoneiqa.ModelNotFoundError("x"), FileNotFoundError)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"train_data": [{"csv": "labels.csv"}], "epoch": 3}))
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"phoneiqa train: error: {config}: unknown key 'epoch' in training config (did you mean 'epochs'?)"]
+
+
+def test_without_onnxruntime_the_default_backend_falls_back_to_pytorch(monkeypatch):
+    compiled = phoneiqa.load("default", backend="onnx").assess(sample_photo())
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an uninstalled module looks like to import
+    with pytest.warns(UserWarning, match="running in PyTorch, onnxruntime is not installed"):
+        model = phoneiqa.load("default")
+    assert isinstance(model, phoneiqa.model.Model)
+    assert model.assess(sample_photo()).score == pytest.approx(compiled.score, abs=1e-3)
+    with pytest.raises(ImportError, match="needs onnxruntime"):
+        phoneiqa.load("default", backend="onnx")

@@ -194,3 +194,25 @@ def test_a_kernel_ridge_score_compiles_into_the_runtime(graded, tmp_path):
     sample = photos[:8]
     for ours, theirs in zip(runtime.assess(sample), result.model.assess(sample), strict=True):
         assert ours.score == pytest.approx(theirs.score, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"train_data": [], "epoch": 3}, "unknown key 'epoch' in training config (did you mean 'epochs'?)"),
+        ({"encoder": "photometric"}, "training config needs 'train_data'"),
+        ({"train_data": [{"images": "x"}]}, "train_data entry needs 'csv'"),
+        ({"train_data": [], "score_head": {"nme": "ridge"}}, "unknown key 'nme' in score_head (did you mean 'name'?)"),
+        ({"train_data": "labels.csv"}, None),
+    ],
+)
+def test_configs_are_checked_key_by_key(config, message):
+    from phoneiqa.errors import ConfigError
+
+    if message is None:  # a list was expected: say so instead of iterating over the characters
+        with pytest.raises(ConfigError, match="train_data entry must be a JSON object, got str"):
+            TrainConfig.from_dict(config)
+        return
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict(config)
+    assert str(info.value) == message
