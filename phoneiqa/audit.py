@@ -39,7 +39,6 @@ from phoneiqa.assessment import Assessment
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
-from phoneiqa.labels import LABELS
 from phoneiqa.loading import load, model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
@@ -52,8 +51,6 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
 )
 """File suffixes (any case) an audit looks for inside folders."""
-COLUMNS = ("path", "score", *LABELS, "error")
-"""The audit table's columns, in order; ``probabilities=True`` adds ``p_<label>`` after them."""
 REPORT_FORMATS = (".csv", ".parquet", ".jsonl")
 THUMBNAIL_SIZE = 160
 DEFAULT_BATCH_SIZE = 8
@@ -201,11 +198,14 @@ def audit(
     cache: bool | str | os.PathLike = True,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Assess every image under ``paths``; one row per file, sorted by path, columns :data:`COLUMNS`.
+    """Assess every image under ``paths``; one row per file, sorted by path.
 
-    ``score`` is NaN and the levels ``<NA>`` for files that failed; ``error`` says why (empty for
-    the others).  ``probabilities`` adds ``p_<label>`` columns, the probability that the issue
-    is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of small JPEGs (bytes, for
+    Columns: ``path``, ``score``, one per issue the model reports (its label spec's keys, in order:
+    :func:`label_columns`), ``error``.  ``score`` is NaN and the levels ``<NA>`` for files that
+    failed; ``error`` says why (empty for the others; :func:`failed_rows` is the one definition of a
+    failure, so a model without a score head has NaN scores and no failures).  ``probabilities``
+    adds ``p_<label>`` columns, the probability that the issue is present (level ≥ 1);
+    ``thumbnails`` adds a ``thumbnail`` column of small JPEGs (bytes, for
     :func:`phoneiqa.report_html.write_html`).
 
     ``model``/``backend``: as :func:`phoneiqa.load`.  ``workers``: decoding processes (0 decodes
@@ -241,15 +241,17 @@ def audit(
                     outcomes[path] = Outcome(hit.assessment, hit.thumbnail)
         todo = [(path, key) for path, key in keys.items() if path not in outcomes]
         from_cache = len(keys) - len(todo)
+        labels = None
         if todo:
             runner = load(model, backend=backend, threads=1)  # parallel over photos instead: see _finish_batch
+            labels = runner.labels
             for path, outcome in _assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
                 outcomes[path] = outcome
     finally:
         if store is not None:
             store.close()
-    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails)
-    failed = int((table["error"] != "").sum())
+    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails, labels)
+    failed = int(failed_rows(table).sum())
     table.attrs.update(
         model=identity,
         from_cache=from_cache,
@@ -396,27 +398,48 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def make_table(
-    paths: Sequence[str], outcomes: dict[str, Outcome], probabilities: bool, thumbnails: bool
+    paths: Sequence[str],
+    outcomes: dict[str, Outcome],
+    probabilities: bool,
+    thumbnails: bool,
+    labels: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The audit table of ``paths`` (already sorted) from each one's outcome."""
+    """The audit table of ``paths`` (already sorted) from each one's outcome.
+
+    ``labels``: the model's issue keys; by default those of the first assessment (every assessment
+    of one model has the same keys), none when no file was assessed.
+    """
     import pandas as pd
 
     results = [outcomes[p] for p in paths]
     done = [o.assessment for o in results]
+    if labels is None:
+        labels = next((tuple(a.issues) for a in done if a is not None), ())
     columns: dict[str, Any] = {
         "path": pd.Series(paths, dtype=object),
         "score": pd.Series([a.score if a else None for a in done], dtype="float64"),
     }
-    for label in LABELS:
+    for label in labels:
         columns[label] = pd.Series([a.issues.get(label) if a else None for a in done], dtype="Int64")
     columns["error"] = pd.Series([o.error for o in results], dtype=object)
     if probabilities:
-        for label in LABELS:
+        for label in labels:
             values = [1.0 - a.probabilities[label][0] if a and label in a.probabilities else None for a in done]
             columns[f"p_{label}"] = pd.Series(values, dtype="float64")
     if thumbnails:
         columns["thumbnail"] = pd.Series([o.thumbnail for o in results], dtype=object)
     return pd.DataFrame(columns)
+
+
+def label_columns(table: pd.DataFrame) -> list[str]:
+    """The issue columns of an audit table: those between ``score`` and ``error``, the model's labels."""
+    columns = list(table.columns)
+    return columns[columns.index("score") + 1 : columns.index("error")]
+
+
+def failed_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows of an audit table are failed files: those with an error message (the one definition)."""
+    return table["error"].fillna("").astype(str).ne("")
 
 
 def write_report(table: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -446,13 +469,13 @@ def write_report(table: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 def summarize(table: pd.DataFrame, max_failures: int = 10) -> str:
     """A few lines describing an audit: files, counts per issue and level, score spread, failures."""
-    ok = table[table["error"] == ""]
-    failed = table[table["error"] != ""]
+    failed_mask = failed_rows(table)
+    ok, failed = table[~failed_mask], table[failed_mask]
     attrs = table.attrs
     lines = [f"{len(table)} files: {len(ok)} assessed, {len(failed)} failed"]
     if "from_cache" in attrs:
         lines[0] += f" ({attrs['from_cache']} from the cache, {attrs['seconds']:.1f} s)"
-    labels = [c for c in LABELS if c in table.columns]
+    labels = label_columns(table)
     if len(ok) and labels:
         lines.append(f"{'issue':<16}{'normal':>8}{'severe':>8}{'blocking':>10}{'any':>8}")
         for label in labels:

@@ -29,7 +29,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from phoneiqa.assessment import Assessment
-from phoneiqa.audit import Outcome, assess_decoded, decode, file_key, find_images, make_table, model_id
+from phoneiqa.audit import (
+    Outcome,
+    assess_decoded,
+    decode,
+    failed_rows,
+    file_key,
+    find_images,
+    make_table,
+    model_id,
+)
 from phoneiqa.loading import BACKENDS, PRETRAINED
 
 if TYPE_CHECKING:
@@ -110,7 +119,7 @@ def audit_ray(
             for path in found:
                 outcomes.setdefault(path, Outcome(error=NOT_RETURNED))
     table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails)
-    failed = int((table["error"] != "").sum())
+    failed = int(failed_rows(table).sum())
     table.attrs.update(
         model=identity, from_cache=0, assessed=len(entries) - failed, failed=failed, seconds=time.perf_counter() - start
     )

@@ -138,7 +138,7 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
 def _assess(args: argparse.Namespace) -> int:
     import json
 
-    from phoneiqa.labels import LABELS, LEVELS
+    from phoneiqa.labels import LEVELS
     from phoneiqa.loading import load
 
     files = list(args.files) + ([sample_photo()] if args.sample else [])
@@ -146,8 +146,9 @@ def _assess(args: argparse.Namespace) -> int:
         raise SystemExit("phoneiqa assess: give at least one image file (or --sample)")
     model = load(args.model, backend=args.backend)
     width = max(len(f) for f in files)
+    widths = {k: max(len(k), *map(len, LEVELS)) for k in model.labels}
     if not args.json:
-        print(f"{'file':<{width}}  {'score':>5}  " + "  ".join(LABELS))
+        print(f"{'file':<{width}}  {'score':>5}  " + "  ".join(f"{k:<{w}}" for k, w in widths.items()).rstrip())
     failed = 0
     for f in files:
         try:
@@ -163,7 +164,7 @@ def _assess(args: argparse.Namespace) -> int:
             print(json.dumps({"file": f, **result.to_dict()}))
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
-            levels = "  ".join(f"{LEVELS[result.issues.get(k, 0)]:<{len(k)}}" for k in LABELS)
+            levels = "  ".join(f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items())
             print(f"{f:<{width}}  {score:>5}  {levels}".rstrip())
     return 1 if failed else 0
 

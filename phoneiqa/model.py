@@ -73,6 +73,16 @@ class Model:
         return features[:, start:stop]
 
     @property
+    def labels(self) -> tuple[str, ...]:
+        """The issue keys this model reports, in its label spec's order (none without an issue head)."""
+        return tuple(lab.key for lab in self.issue_head.graph.labels) if self.issue_head is not None else ()
+
+    @property
+    def has_score(self) -> bool:
+        """Whether the model has a score head."""
+        return self.score_head is not None
+
+    @property
     def short_side(self) -> int:
         """The short side images are decoded to (at least) for this model's encoders."""
         return input_short_side(self.encoder)
@@ -91,7 +101,7 @@ class Model:
         unusable input (in a list, by its position unless it is a path).
         """
         side = self.short_side
-        keys = [lab.key for lab in self.issue_head.graph.labels] if self.issue_head is not None else []
+        keys = self.labels
 
         def predict(decoded: list[Image.Image]) -> list[Assessment]:
             pred = self.predict_images(decoded)

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phoneiqa.audit import failed_rows, label_columns
 from phoneiqa.errors import DataFormatError
-from phoneiqa.labels import LABELS, LEVELS
+from phoneiqa.labels import LEVELS
 
 __all__ = ["write_html"]
 
@@ -36,9 +37,10 @@ def write_html(
 ) -> Path:
     """Write the audit table as one self-contained HTML page and return its path.
 
-    ``table`` has the columns ``path``, ``score`` (NaN for failed files), the six issue levels (0..3, nullable
-    ``Int64``), ``error`` ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to
-    small JPEGs (photos without one get a placeholder).
+    ``table`` is an audit table (:func:`phoneiqa.audit.audit`): ``path``, ``score`` (NaN for failed files and
+    for models without a score), the model's issue levels between them and ``error`` (0..3, nullable ``Int64``),
+    ``error`` ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to small JPEGs
+    (photos without one get a placeholder).
     """
     _check_columns(table)
     page = _render_page(table, thumbnails or {}, title)
@@ -54,14 +56,9 @@ def write_html(
 
 def _check_columns(table: pd.DataFrame) -> None:
     """Fail with a clear message when the table is not an audit table."""
-    missing = [c for c in ("path", "score", *LABELS, "error") if c not in table.columns]
+    missing = [c for c in ("path", "score", "error") if c not in table.columns]
     if missing:
         raise DataFormatError(f"the audit table lacks the column(s) {', '.join(missing)}")
-
-
-def _failed(table: pd.DataFrame) -> pd.Series:
-    """Which rows are failed files: an error message, or no score."""
-    return table["error"].fillna("").astype(str).ne("") | table["score"].isna()
 
 
 def _optional(values: pd.Series, cast: type) -> list[Any]:
@@ -72,15 +69,16 @@ def _optional(values: pd.Series, cast: type) -> list[Any]:
 def _records(table: pd.DataFrame, thumbnails: Mapping[str, bytes]) -> list[dict[str, Any]]:
     """The rows as JSON-able dicts for the page's script.
 
-    Each has ``path``, ``score`` (``None`` when failed), ``levels`` (one per issue, in ``LABELS`` order, ``None``
-    when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``) and, when the table has ``p_<issue>``
-    columns, ``p`` (one probability per issue, ``None`` where unknown).
+    Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
+    table's order, ``None`` when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``) and, when the
+    table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
     """
     paths = table["path"].astype(str).tolist()
     scores = _optional(table["score"], float)
     errors = table["error"].fillna("").astype(str).tolist()
-    levels = list(zip(*(_optional(table[label], int) for label in LABELS), strict=True))
-    p_columns = [f"p_{label}" for label in LABELS]
+    labels = label_columns(table)
+    levels = list(zip(*(_optional(table[label], int) for label in labels), strict=True)) or [()] * len(table)
+    p_columns = [f"p_{label}" for label in labels]
     unknown = [None] * len(table)
     probs = (
         list(zip(*(_optional(table[c], float) if c in table else unknown for c in p_columns), strict=True))
@@ -103,16 +101,17 @@ def _records(table: pd.DataFrame, thumbnails: Mapping[str, bytes]) -> list[dict[
     return records
 
 
-def _data_json(records: list[dict[str, Any]]) -> str:
+def _data_json(records: list[dict[str, Any]], labels: list[str]) -> str:
     """The page's data as JSON safe inside ``<script>``: every ``<`` escaped, so no path can close the element."""
-    data = {"labels": list(LABELS), "levels": list(LEVELS), "pageSize": PAGE_SIZE, "rows": records}
+    data = {"labels": labels, "levels": list(LEVELS), "pageSize": PAGE_SIZE, "rows": records}
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def _level_counts(table: pd.DataFrame) -> dict[str, list[int]]:
     """Per issue, how many photos have it at exactly each level from 1 (normal) to 3 (blocking)."""
     return {
-        label: [int((table[label] == level).fillna(False).sum()) for level in range(1, len(LEVELS))] for label in LABELS
+        label: [int((table[label] == level).fillna(False).sum()) for level in range(1, len(LEVELS))]
+        for label in label_columns(table)
     }
 
 
@@ -161,9 +160,9 @@ def _histogram_svg(scores: pd.Series, width: int = 360, height: int = 150) -> st
     )
 
 
-def _issue_options() -> str:
+def _issue_options(labels: list[str]) -> str:
     """The options of ``<select id="issue">``: every photo, any issue, each issue, no issue, failed files."""
-    options = [("all", "all photos"), ("any", "any issue"), *((label, label) for label in LABELS)]
+    options = [("all", "all photos"), ("any", "any issue"), *((label, label) for label in labels)]
     options += [("none", "no issues"), ("failed", "failed files")]
     return "".join(f'<option value="{value}">{html.escape(text)}</option>' for value, text in options)
 
@@ -180,7 +179,7 @@ def _level_options() -> str:
 
 def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: str) -> str:
     """The whole page as a string."""
-    failed = _failed(table)
+    failed = failed_rows(table)
     n_photos, n_failed = len(table), int(failed.sum())
     scored = table["score"].where(~failed)
     text = html.escape(title)
@@ -203,7 +202,7 @@ def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: st
 </header>
 <main>
 <div class="controls">
-<label>issue <select id="issue">{_issue_options()}</select></label>
+<label>issue <select id="issue">{_issue_options(label_columns(table))}</select></label>
 <label>level <select id="level" disabled>{_level_options()}</select></label>
 <span id="shown" aria-live="polite"></span>
 </div>
@@ -217,7 +216,7 @@ def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: st
 <button id="more" type="button" hidden>show more</button>
 <noscript><p>The list of photos needs JavaScript.</p></noscript>
 </main>
-<script type="application/json" id="data">{_data_json(_records(table, thumbnails))}</script>
+<script type="application/json" id="data">{_data_json(_records(table, thumbnails), label_columns(table))}</script>
 <script>{_JS}</script>
 </body>
 </html>
@@ -279,7 +278,7 @@ _JS = """
   let matching = [];  // indices into rows of the photos that pass the filter, in display order
   let rendered = 0;
 
-  const failed = (r) => r.score === null || r.error !== "";
+  const failed = (r) => r.error !== "";
 
   // Whether a row passes the filter: issue is "all", "any", "none", "failed" or an issue key; min the level.
   function passes(r, which, column, min) {
@@ -291,11 +290,13 @@ _JS = """
     return r.levels[column] >= min;
   }
 
-  // Score: high to low (or low to high), failed files last. Path: by code point.
+  // Score: high to low (or low to high), photos without a score (failed files, a model without one) last.
+  // Path: by code point.
+  const unscored = (r) => r.score === null;
   function compare(i, j) {
     const a = rows[i], b = rows[j];
     if (sort.key === "score") {
-      if (failed(a) || failed(b)) return failed(a) - failed(b);
+      if (unscored(a) || unscored(b)) return unscored(a) - unscored(b);
       return sort.descending ? b.score - a.score : a.score - b.score;
     }
     const c = a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
@@ -332,7 +333,7 @@ _JS = """
       if (r.p && r.p[k] !== null) badge.title = "probability " + r.p[k].toFixed(2);
       issues.append(badge);
     });
-    tr.append(thumb, element("td", "path", r.path), element("td", "score", failed(r) ? "–" : r.score.toFixed(1)),
+    tr.append(thumb, element("td", "path", r.path), element("td", "score", unscored(r) ? "–" : r.score.toFixed(1)),
               issues);
     return tr;
   }

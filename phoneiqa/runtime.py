@@ -82,6 +82,8 @@ class Runtime:
         self.short_side = max(p.short_side for _, _, p in self.parts)
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
         self.outputs = [o.name for o in self.session.get_outputs()]
+        self.labels: tuple[str, ...] = tuple(lab.key for lab in self.graph.labels) if self.graph else ()
+        self.has_score = "score" in self.outputs
 
     def predict_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> dict[str, np.ndarray]:
         """``score [B]``, ``probabilities [B, L, K]`` and ``levels [B, L]`` (those the model has)."""
@@ -102,9 +104,8 @@ class Runtime:
 
     def assess_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> list[Assessment]:
         """Assessments from each image's :func:`prepare_inputs` (what audit workers send)."""
-        keys = [lab.key for lab in self.graph.labels] if self.graph else []
         out = self.predict_inputs(inputs, batch_size)
-        return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), keys, len(inputs))
+        return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), self.labels, len(inputs))
 
     def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
         """As :meth:`phoneiqa.model.Model.assess`."""

@@ -32,7 +32,7 @@ from phoneiqa.errors import ConfigError
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
-from phoneiqa.labels import read_labels_csv
+from phoneiqa.labels import load_spec_dict, read_labels_csv
 from phoneiqa.metrics import issue_metrics, score_metrics
 from phoneiqa.model import Model
 from phoneiqa.progress import progress
@@ -333,7 +333,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
             raise ValueError(f"no validation rows with {target} for the {kind} head")
         kwargs = dict(head_cfg.args)
         if kind == "issues":
-            kwargs.setdefault("spec", cfg.spec)
+            kwargs.setdefault("spec", load_spec_dict(cfg.spec))  # the checkpoint carries its label schema
         if getattr(HEADS.get(head_cfg.name), "needs_encoder", False):
             kwargs["encoder"] = encoder
         start, stop = columns[kind] = part_columns(encoder, head_cfg.inputs)

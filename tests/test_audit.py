@@ -20,7 +20,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.audit import COLUMNS, audit, decode, file_key, find_images, summarize, write_report
+from phoneiqa.audit import audit, decode, file_key, find_images, summarize, write_report
 from phoneiqa.labels import LABELS
 from phoneiqa.loading import model_file
 
@@ -79,7 +79,7 @@ def model():
 def test_every_file_gets_a_row_with_its_result_or_its_reason(library, model):
     folder, photos, bad = library
     table = audit(folder, workers=1, cache=False, probabilities=True)
-    assert table.columns.tolist() == [*COLUMNS, *(f"p_{k}" for k in LABELS)]
+    assert table.columns.tolist() == ["path", "score", *LABELS, "error", *(f"p_{k}" for k in LABELS)]
     assert table["path"].tolist() == sorted(str(p) for p in [*photos, *(folder / name for name in bad)])
     for name, word in bad.items():
         row = table[table["path"] == str(folder / name)].iloc[0]
@@ -194,7 +194,7 @@ def test_cli_writes_the_report_and_says_some_files_failed(library, tmp_path):
     assert done.returncode == 1, done.stderr
     assert f"failed ({len(bad)}):" in done.stdout
     report = pd.read_csv(out, keep_default_na=False)
-    assert report.columns.tolist() == list(COLUMNS)
+    assert report.columns.tolist() == ["path", "score", *LABELS, "error"]
     expected = audit(folder, workers=0, cache=False)
     assert report["path"].tolist() == expected["path"].tolist()
     np.testing.assert_allclose(pd.to_numeric(report["score"]), expected["score"], rtol=1e-12)

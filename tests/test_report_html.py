@@ -150,8 +150,28 @@ def test_histogram_bins(report):
 
 
 def test_missing_columns_are_reported(tmp_path):
-    with pytest.raises(DataFormatError, match="dark"):
-        write_html(audit_table(ROWS).drop(columns="dark"), tmp_path / "x.html")
+    with pytest.raises(DataFormatError, match="error"):
+        write_html(audit_table(ROWS).drop(columns="error"), tmp_path / "x.html")
+
+
+def test_the_labels_are_the_tables_and_an_unscored_photo_is_not_a_failure(tmp_path):
+    """A model with other labels (here three) and no score head: its columns, no failures counted."""
+    table = pd.DataFrame(
+        {
+            "path": ["a.jpg", "b.jpg", "c.jpg"],
+            "score": [math.nan, math.nan, math.nan],
+            "dark": [0, 2, None],
+            "cast_blue": [1, 0, None],
+            "cast_green": [0, 0, None],
+            "error": ["", "", "cannot decode: truncated file"],
+        }
+    ).astype({"dark": "Int64", "cast_blue": "Int64", "cast_green": "Int64"})
+    text = write_html(table, tmp_path / "r.html").read_text(encoding="utf-8")
+    data = page_data(text)
+    assert data["labels"] == ["dark", "cast_blue", "cast_green"]
+    assert [r["levels"] for r in data["rows"]] == [[0, 1, 0], [2, 0, 0], [None, None, None]]
+    assert '<span id="n-photos">3</span>' in text and '<span id="n-failed">1</span>' in text
+    assert '<option value="cast_blue">' in text and '<option value="bright">' not in text
 
 
 # --- the page in headless Chromium --------------------------------------------------------------------------------

@@ -216,3 +216,49 @@ def test_configs_are_checked_key_by_key(config, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig.from_dict(config)
     assert str(info.value) == message
+
+
+def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, capsys):
+    """The white-balance spec's nine labels and no score head: training, the runtime, the audit table,
+    its summary, the HTML report and the CLI table all take their columns from the model."""
+    from phoneiqa.audit import audit, summarize
+    from phoneiqa.report_html import write_html
+
+    for split in ("train", "val"):
+        table = pd.read_csv(graded / f"labels_{split}.csv")
+        table["too_red"], table["too_blue"], table["too_yellow"] = table["dark"], 0, table["bright"]
+        table.to_csv(tmp_path / f"{split}.csv", index=False)
+    cfg = TrainConfig(
+        train_data=[DataSource(str(tmp_path / "train.csv"), str(graded))],
+        val_data=[DataSource(str(tmp_path / "val.csv"), str(graded))],
+        encoder="photometric",
+        score_head=None,
+        issue_head=HeadConfig("hex-linear", {"hidden": 16}),
+        spec="smartphone6_wb",
+        epochs=3,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    result = train(cfg, tmp_path / "run")
+    nine = ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
+    nine += ("too_red", "too_blue", "too_yellow")
+    assert result.model.labels == nine and not result.model.has_score
+    assert isinstance(result.model.issue_head.config["spec"], dict)  # the schema travels in the checkpoint
+    runtime = load_runtime(result.checkpoint, cache_dir=tmp_path / "runtime")
+    assert runtime.labels == nine and not runtime.has_score
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in sorted(graded.glob("*.jpg"))[:3]:
+        (photos / path.name).write_bytes(path.read_bytes())
+    table = audit(photos, model=result.checkpoint, cache=False, workers=0)
+    assert table.columns.tolist() == ["path", "score", *nine, "error"]
+    assert table["score"].isna().all() and (table["error"] == "").all()
+    assert table[list(nine)].notna().all().all()
+    summary = summarize(table)
+    assert summary.startswith("3 files: 3 assessed, 0 failed") and "too_yellow" in summary
+    page = write_html(table, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert '<span id="n-failed">0</span>' in page and '<option value="too_red">' in page
+
+    assert main(["assess", str(sorted(photos.iterdir())[0]), "--model", str(result.checkpoint)]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header == ["file", "score", *nine]
