@@ -152,6 +152,8 @@ def _assess(args: argparse.Namespace) -> int:
     failed = 0
     for f in files:
         try:
+            if os.path.isdir(f):
+                raise PhoneIQAError(f"{f}: a folder; `phoneiqa audit {f}` assesses the photos in it")
             result = model.assess(f)
         except PhoneIQAError as exc:
             failed += 1

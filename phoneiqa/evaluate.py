@@ -26,7 +26,7 @@ def predictions_frame(model: Model, table: Table, features: Tensor) -> pd.DataFr
     if pred.issues is not None:
         for j, lab in enumerate(model.issue_head.graph.labels):
             out[f"pred_{lab.key}"] = pred.issues.levels[:, j].numpy()
-            out[lab.key] = table.levels[:, j]
+            out[lab.key] = pd.array([v if v >= 0 else pd.NA for v in table.levels[:, j]], dtype="Int64")
     return out
 
 
@@ -38,10 +38,10 @@ def metrics_of(frame: pd.DataFrame, model: Model) -> dict[str, Any]:
         out["score"] = score_metrics(rows["pred_score"].to_numpy(), rows["mos"].to_numpy())
     if model.issue_head is not None:
         keys = [lab.key for lab in model.issue_head.graph.labels]
-        rows = frame[frame[keys[0]] >= 0]
+        rows = frame[frame[keys[0]].notna()]
         if len(rows):
             pred = rows[[f"pred_{k}" for k in keys]].to_numpy()
-            out["issues"] = issue_metrics(pred, rows[keys].to_numpy(), keys)
+            out["issues"] = issue_metrics(pred, rows[keys].to_numpy(dtype=np.int64), keys)
     return out
 
 
@@ -52,8 +52,9 @@ def evaluate(
     cache_dir: str | Path | None = None,
     figures: bool = False,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on labelled data; with ``out_dir``, also ``predictions.csv``, ``metrics.json``
-    and (``figures=True``) ``tsne.png`` and ``ranking.jpg``."""
+    """Metrics of ``model`` on labelled data; with ``out_dir``, also ``predictions.csv`` (an empty truth cell
+    where a row has no label), ``metrics.json`` and (``figures=True``, models with a score head)
+    ``tsne.png`` and ``ranking.jpg``."""
     spec = model.issue_head.config["spec"] if model.issue_head is not None else "smartphone6"
     table = load_table(data, spec)
     features = cached_features(model.encoder, table.paths, Path(cache_dir) if cache_dir else None, desc="features")
@@ -67,8 +68,9 @@ def evaluate(
         if figures:
             from phoneiqa.figures import ranking_sheet, tsne_plot
 
-            tsne_plot(model, features, frame, out / "tsne.png")
-            ranking_sheet(frame, out / "ranking.jpg")
+            if model.has_score:  # both figures are about the score
+                tsne_plot(model, features, frame, out / "tsne.png")
+                ranking_sheet(frame, out / "ranking.jpg")
     return metrics
 
 

@@ -31,8 +31,10 @@ def tsne_plot(model: Model, features: torch.Tensor, frame: pd.DataFrame, path: P
     pivots = None
     if head is not None and hasattr(head, "embed"):
         with torch.no_grad():
-            emb, pivots, _ = head.embed(model.head_inputs("score", features))
-        points = torch.cat([emb, pivots]).numpy()
+            embedded = head.embed(model.head_inputs("score", features))
+        # QCERN gives (image tokens, pivots, pivot scores); the other heads their embedding alone
+        emb, pivots = embedded[:2] if isinstance(embedded, tuple) else (embedded, None)
+        points = (emb if pivots is None else torch.cat([emb, pivots])).numpy()
     else:
         points = features.numpy()
     perplexity = float(min(30, max(2, (len(points) - 1) // 3)))

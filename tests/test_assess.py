@@ -219,6 +219,13 @@ def test_every_listed_model_loads_and_names_its_encoder(capsys):
         pretrained_path("medium")
 
 
+def test_cli_assess_points_a_folder_to_the_audit(tmp_path, capsys):
+    assert main(["assess", str(tmp_path), "--sample"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"error: {tmp_path}: a folder; `phoneiqa audit {tmp_path}` assesses the photos in it"
+    assert sample_photo() in captured.out
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     """A missing model and a config typo: exit code 2 and one line naming the problem, no traceback."""
     assert main(["assess", "--model", str(tmp_path / "nosuch.pt"), sample_photo()]) == 2

@@ -91,6 +91,18 @@ def test_cli_evaluate_writes_predictions(trained, graded, tmp_path, capsys):
     assert {"pred_dark", "dark", "filename"} <= set(pred.columns)
     assert np.isin(pred["pred_dark"], [0, 1, 2, 3]).all()
 
+    # rows with a score but no issue labels: empty truth cells, not -1; no score figures for a model without one
+    from phoneiqa.evaluate import evaluate
+
+    labels = pd.read_csv(graded / "labels_val.csv")
+    labels.iloc[:4].to_csv(tmp_path / "levels.csv", index=False)
+    labels.iloc[4:8][["filename"]].assign(mos=50.0).to_csv(tmp_path / "scores.csv", index=False)
+    sources = [DataSource(str(tmp_path / name), str(graded)) for name in ("levels.csv", "scores.csv")]
+    evaluate(result.model, sources, out_dir=tmp_path / "mixed", figures=True)
+    pred = pd.read_csv(tmp_path / "mixed" / "predictions.csv", keep_default_na=False)
+    assert pred["dark"].astype(str).tolist() == [str(v) for v in labels["dark"][:4]] + [""] * 4
+    assert not (tmp_path / "mixed" / "tsne.png").exists()
+
 
 def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
     """``HeadConfig.inputs`` picks one encoder part's columns; the checkpoint keeps the choice."""
