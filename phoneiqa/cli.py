@@ -69,8 +69,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", action="append", default=[], help="image folder of the matching --csv")
     p.add_argument("--val-csv", help="validation CSV (default: a seeded split of the training rows)")
     p.add_argument("--encoder", help="encoder name, e.g. effnet-lite0 or effnet-lite2+photometric")
-    p.add_argument("--score-head", help="score head name (ridge, mlp, qcern, qualitynet, dpam) or 'none'")
-    p.add_argument("--issue-head", help="issue head name (hex-linear, hex-coop) or 'none'")
+    p.add_argument("--score-head", help="a registered score head (phoneiqa.list_heads()) or 'none'")
+    p.add_argument("--issue-head", help="a registered issue head (phoneiqa.list_heads()) or 'none'")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
 
@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except PhoneIQAError as exc:
+    except (PhoneIQAError, FileNotFoundError) as exc:  # bad input, config or missing file: one line, no traceback
         print(f"phoneiqa {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `head`

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
+from phoneiqa.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -48,12 +50,13 @@ class Registry(Generic[T]):
         return sorted(self._factories)
 
     def get(self, name: str) -> Callable[..., T]:
-        """The factory registered under ``name``."""
+        """The factory registered under ``name``; :class:`ConfigError` (a ``ValueError``) naming the registered
+        ones if there is none."""
         self._load_entry_points()
         try:
             return self._factories[name]
         except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}") from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}") from None
 
     def create(self, name: str, **kwargs: Any) -> T:
         """Build the ``name`` object with keyword arguments."""

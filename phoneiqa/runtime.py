@@ -142,6 +142,9 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
             kinds.append("numpy")
         else:
             raise RuntimeUnsupported(f"encoder part {part.name!r} has no ONNX or numpy form")
+    for head in (model.score_head, model.issue_head):
+        if head is not None and not head.onnx_exportable:
+            raise RuntimeUnsupported(f"the {head.name!r} head has no ONNX form")
     graph_module = _compiled_heads_class()(model, parts, kinds).eval()
     example = [
         torch.zeros(1, p.preprocess.short_side, p.preprocess.short_side, 3, dtype=torch.uint8)
@@ -194,8 +197,13 @@ def check_agreement(runtime: Runtime, model: Model) -> None:
     images = [
         Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)),
         Image.fromarray(ramp.astype(np.uint8)),
+        Image.fromarray(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)),  # a batch of two with the first
     ]
-    ours, theirs = runtime.predict_images(images), model.predict_images(images)
+    try:
+        ours = runtime.predict_images(images)
+    except Exception as exc:  # e.g. a shape fixed at export time
+        raise RuntimeUnsupported(f"the compiled model fails on test images: {str(exc).splitlines()[0]}") from exc
+    theirs = model.predict_images(images)
     pairs = {"score": theirs.scores, "probabilities": None if theirs.issues is None else theirs.issues.probabilities}
     for key, reference in pairs.items():
         if reference is not None and not np.allclose(ours[key], reference.numpy(), rtol=TOLERANCE, atol=TOLERANCE):
@@ -222,7 +230,10 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
 
     model = Model.load(checkpoint)
     onnx, spec = compile_model(model)
-    runtime = Runtime(onnx, spec, threads)
+    try:
+        runtime = Runtime(onnx, spec, threads)
+    except Exception as exc:  # an operator ONNX Runtime has no kernel for: the PyTorch backend still runs it
+        raise RuntimeUnsupported(f"ONNX Runtime cannot run the compiled graph: {str(exc).splitlines()[0]}") from exc
     check_agreement(runtime, model)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from phoneiqa.encoders import create_encoder
+from phoneiqa.encoders import ENCODERS, create_encoder
 from phoneiqa.encoders.base import Encoder
 from phoneiqa.errors import ConfigError
 from phoneiqa.features import cached_features, file_digest
@@ -299,10 +299,20 @@ def validate_issues(head: IssueHead, x: Tensor, y: Tensor) -> float:
     return -float(loss)
 
 
+def check_names(cfg: TrainConfig) -> None:
+    """Raise :class:`ConfigError` for an encoder part or head name that is not registered, before any work."""
+    for part in cfg.encoder.split("+"):
+        ENCODERS.get(part)
+    for head in (cfg.score_head, cfg.issue_head):
+        if head is not None:
+            HEADS.get(head.name)
+
+
 def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> TrainResult:
     """Train the configured heads on frozen features and write ``model.pt``, ``metrics.json``, ``curves.png``."""
     from phoneiqa.version import __version__
 
+    check_names(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)

@@ -237,6 +237,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"phoneiqa train: error: {config}: unknown key 'epoch' in training config (did you mean 'epochs'?)"]
+    labels = tmp_path / "labels.csv"
+    labels.write_text("filename,mos\na.jpg,50\n")
+    assert main(["train", "--csv", str(labels), "--score-head", "ridgee", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown head 'ridgee'; registered: " in err[0] and "kernel-ridge" in err[0]
 
 
 def test_without_onnxruntime_the_default_backend_falls_back_to_pytorch(monkeypatch):

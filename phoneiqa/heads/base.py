@@ -29,6 +29,7 @@ class Head(nn.Module):
     """What every head has: its input width and the JSON-able constructor arguments it was built with."""
 
     name: str = ""
+    onnx_exportable: bool = True  # predict/potentials compile to ONNX for any batch (see phoneiqa.runtime)
 
     def __init__(self, in_features: int, **config: Any) -> None:
         super().__init__()

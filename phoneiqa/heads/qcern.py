@@ -231,6 +231,7 @@ class QCERNHead(ScoreHead):
     """
 
     name = "qcern"
+    onnx_exportable = False  # its inference groups (images with pivots and auxiliary images) follow the batch
 
     def __init__(
         self,
