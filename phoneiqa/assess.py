@@ -16,20 +16,26 @@ from collections.abc import Sequence
 from typing import overload
 
 from phoneiqa.assessment import Assessment
+from phoneiqa.errors import ImageError
 from phoneiqa.image import ImageInput
 from phoneiqa.loading import default_model
 
 
 @overload
-def assess(images: ImageInput, batch_size: int = 32) -> Assessment: ...
+def assess(images: ImageInput, batch_size: int = 32, errors: str = "raise") -> Assessment: ...
 @overload
-def assess(images: Sequence[ImageInput], batch_size: int = 32) -> list[Assessment]: ...
-def assess(images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
+def assess(
+    images: Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+) -> list[Assessment | ImageError]: ...
+def assess(
+    images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+) -> Assessment | list[Assessment | ImageError]:
     """Assess one photo, or a list of photos (results in the same order), with the default model.
 
     An image is a path, ``bytes``, a binary file object, a ``PIL.Image``, a numpy array
     (H×W, H×W×3 or H×W×4; uint8, uint16 or float in 0..1) or a torch tensor (C×H×W); see
     :func:`phoneiqa.image.load_image`.  Raises :class:`phoneiqa.ImageError` naming the input
-    that cannot be used.  Same as ``phoneiqa.load().assess(...)``, without reloading the model.
+    that cannot be used; ``errors="return"`` instead puts that error in the input's place in the
+    list and assesses the rest.  Same as ``phoneiqa.load().assess(...)``, without reloading the model.
     """
-    return default_model().assess(images, batch_size=batch_size)
+    return default_model().assess(images, batch_size=batch_size, errors=errors)

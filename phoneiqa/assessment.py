@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from phoneiqa.errors import ImageError
 from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
 
@@ -52,23 +53,40 @@ class Assessment:
         return f"score {score}; {flagged}"
 
 
+ERRORS = ("raise", "return")
+"""What ``assess`` does with an unusable input in a list: raise its :class:`~phoneiqa.ImageError`, or
+return the error in that input's slot and assess the others."""
+
+
 def assess_batches(
     images: ImageInput | Sequence[ImageInput],
     batch_size: int,
     decode: Callable[[ImageInput, str | None], Image.Image],
     predict: Callable[[list[Image.Image]], list[Assessment]],
-) -> Assessment | list[Assessment]:
+    errors: str = "raise",
+) -> Assessment | list[Assessment | ImageError]:
     """The ``assess`` of every model kind: one image or a list/tuple, decoded and predicted in batches.
 
     ``decode(source, name)`` reads one input (``name`` for errors: ``None`` for a single input,
     else the item's path or position); ``predict`` turns a batch of images into assessments.
+    ``errors``: see :data:`ERRORS` (a single input always raises).
     """
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be one of {', '.join(ERRORS)}, got {errors!r}")
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
-    results: list[Assessment] = []
+    results: list[Assessment | ImageError] = []
     for start in range(0, len(items), batch_size):
-        chunk = items[start : start + batch_size]
-        results += predict([decode(src, None if single else input_name(src, start + i)) for i, src in enumerate(chunk)])
+        slots: list[Image.Image | ImageError] = []
+        for i, src in enumerate(items[start : start + batch_size]):
+            try:
+                slots.append(decode(src, None if single else input_name(src, start + i)))
+            except ImageError as exc:
+                if errors == "raise" or single:
+                    raise
+                slots.append(exc)
+        done = iter(predict([s for s in slots if not isinstance(s, ImageError)]))
+        results += [s if isinstance(s, ImageError) else next(done) for s in slots]
     return results[0] if single else results
 
 

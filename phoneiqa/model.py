@@ -16,7 +16,7 @@ from torch import Tensor
 from phoneiqa.assessment import Assessment, assess_batches, make_assessments
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder, input_short_side
-from phoneiqa.errors import DataFormatError
+from phoneiqa.errors import DataFormatError, ImageError
 from phoneiqa.heads import create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.heads.issues import IssuePrediction
@@ -93,12 +93,15 @@ class Model:
         return self.predict_features(self.encoder.encode(list(images)))
 
     @torch.no_grad()
-    def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
+    def assess(
+        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+    ) -> Assessment | list[Assessment | ImageError]:
         """Assess one image, or a list or tuple of images (a list of results in the same order).
 
         Images are decoded one batch at a time, each at the reduced scale the encoder needs (see
         :func:`phoneiqa.preprocess.load_scaled`).  Raises :class:`phoneiqa.ImageError` naming the
-        unusable input (in a list, by its position unless it is a path).
+        unusable input (in a list, by its position unless it is a path); with ``errors="return"`` a
+        list keeps that error in the input's slot and assesses the others.
         """
         side = self.short_side
         keys = self.labels
@@ -114,7 +117,7 @@ class Model:
                 len(decoded),
             )
 
-        return assess_batches(images, batch_size, lambda src, name: load_scaled(src, side, name=name), predict)
+        return assess_batches(images, batch_size, lambda src, name: load_scaled(src, side, name=name), predict, errors)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one checkpoint file (heads' weights, configs, metadata; not the encoder's)."""

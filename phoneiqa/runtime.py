@@ -32,6 +32,7 @@ from PIL import Image
 from hexgraph import median_levels
 from phoneiqa.assessment import Assessment, assess_batches, make_assessments
 from phoneiqa.cache import default_cache_dir
+from phoneiqa.errors import ImageError
 from phoneiqa.exposure import exposure_features
 from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
@@ -107,14 +108,16 @@ class Runtime:
         out = self.predict_inputs(inputs, batch_size)
         return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), self.labels, len(inputs))
 
-    def assess(self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32) -> Assessment | list[Assessment]:
+    def assess(
+        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+    ) -> Assessment | list[Assessment | ImageError]:
         """As :meth:`phoneiqa.model.Model.assess`."""
 
         def predict(decoded: list[Image.Image]) -> list[Assessment]:
             return self.assess_inputs([prepare_inputs(image, self.parts) for image in decoded], batch_size)
 
         return assess_batches(
-            images, batch_size, lambda src, name: load_scaled(src, self.short_side, name=name), predict
+            images, batch_size, lambda src, name: load_scaled(src, self.short_side, name=name), predict, errors
         )
 
 

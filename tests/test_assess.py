@@ -175,6 +175,23 @@ def test_bad_inputs_raise_image_error_naming_the_input(model, tmp_path, photos):
         phoneiqa.load("no-such-model")
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_errors_return_keeps_the_good_photos_of_a_list(backend, tmp_path, photos):
+    model = phoneiqa.load("default", backend=backend)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    inputs = [photos[0], broken, photos[1], b"garbage bytes", photos[2]]
+    results = model.assess(inputs, batch_size=2, errors="return")
+    assert isinstance(results[1], phoneiqa.ImageError) and "broken.jpg" in str(results[1])
+    assert isinstance(results[3], phoneiqa.ImageError) and "input 3" in str(results[3])
+    expected = model.assess([photos[0], photos[1], photos[2]])
+    assert [results[i].score for i in (0, 2, 4)] == pytest.approx([a.score for a in expected], abs=1e-4)
+    with pytest.raises(phoneiqa.ImageError):
+        model.assess(broken, errors="return")  # a single input has no slot to put the error in
+    with pytest.raises(ValueError, match="errors must be one of raise, return"):
+        model.assess(inputs, errors="skip")
+
+
 def test_cli_assess_table_json_and_failures(tmp_path, capsys):
     assert main(["assess", "--sample"]) == 0
     table = capsys.readouterr().out.splitlines()
