@@ -9,7 +9,7 @@ from importlib import import_module
 from typing import Any
 
 from phoneiqa.assess import assess
-from phoneiqa.assessment import Assessment
+from phoneiqa.assessment import Assessment, Assessor
 from phoneiqa.audit import audit
 from phoneiqa.errors import ConfigError, DataFormatError, ImageError, ModelNotFoundError, PhoneIQAError
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
@@ -40,6 +40,7 @@ __all__ = [
     "LABELS",
     "LEVELS",
     "Assessment",
+    "Assessor",
     "ConfigError",
     "DataFormatError",
     "DataSource",

@@ -1,4 +1,4 @@
-"""What a model says about one photo (:class:`Assessment`), and the batching loop every backend shares.
+"""What a model says about one photo (:class:`Assessment`), and what every model backend is (:class:`Assessor`).
 
 Below the models and the public façade: the PyTorch :class:`~phoneiqa.model.Model`, the compiled
 :class:`~phoneiqa.runtime.Runtime`, the audit and its cache build on this module and import nothing
@@ -8,6 +8,7 @@ above it.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from PIL import Image
 from phoneiqa.errors import ImageError
 from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
+from phoneiqa.preprocess import load_scaled
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,48 @@ def make_assessments(
             )
         )
     return results
+
+
+def unchanged(image: Image.Image) -> Image.Image:
+    """The preparation of backends that take the decoded image itself (a module-level function, so it pickles)."""
+    return image
+
+
+class Assessor(ABC):
+    """What every model backend is: :func:`phoneiqa.load` returns one, the audit runs one.
+
+    A backend says which issues it reports (``labels``, its label spec's keys) and whether it has a
+    score (``has_score``), decodes photos to ``short_side`` at least, turns one decoded image into its
+    input with :meth:`preparer` (picklable, so the audit's worker processes can do it) and assesses a
+    batch of prepared inputs in one call with :meth:`run`.  :meth:`assess` is built on those once.
+    """
+
+    labels: tuple[str, ...]
+    has_score: bool
+    short_side: int
+
+    def preparer(self) -> Callable[[Image.Image], Any]:
+        """A picklable function: one decoded RGB image -> this backend's input for :meth:`run`."""
+        return unchanged
+
+    @abstractmethod
+    def run(self, prepared: Sequence[Any]) -> list[Assessment]:
+        """Assess a batch of prepared inputs in one model call."""
+
+    def assess(
+        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+    ) -> Assessment | list[Assessment | ImageError]:
+        """Assess one image, or a list or tuple of images (a list of results in the same order).
+
+        Images are decoded one batch at a time, each at the reduced scale the model needs (see
+        :func:`phoneiqa.preprocess.load_scaled`), and each batch is one :meth:`run`.  Raises
+        :class:`phoneiqa.ImageError` naming the unusable input (in a list, by its position unless it
+        is a path); with ``errors="return"`` a list keeps that error in the input's slot and the
+        others are assessed.
+        """
+        prepare = self.preparer()
+
+        def decode(source: ImageInput, name: str | None) -> Any:
+            return prepare(load_scaled(source, self.short_side, name=name))
+
+        return assess_batches(images, batch_size, decode, self.run, errors)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import functools
 import io
 import json
 import os
@@ -26,7 +25,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -35,14 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from phoneiqa.assessment import Assessment
+from phoneiqa.assessment import Assessment, Assessor, unchanged
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
 from phoneiqa.loading import load, model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
-from phoneiqa.runtime import Part, Runtime, prepare_inputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,19 +140,22 @@ def _file_error(path: str, exc: OSError) -> str:
 
 
 def decode(
-    path: str, short_side: int, thumbnail: bool, data: bytes | None = None, parts: Sequence[Part] | None = None
+    path: str,
+    short_side: int,
+    thumbnail: bool,
+    data: bytes | None = None,
+    prepare: Callable[[Image.Image], Any] = unchanged,
 ) -> tuple[Any, bytes | None, str]:
-    """What a worker does with one file (or its ``data`` when already read): (photo, JPEG thumbnail,
-    "") or (None, None, the reason it cannot be used).  The photo is the decoded image or, given a
-    compiled model's ``parts``, already its inputs (:func:`phoneiqa.runtime.prepare_inputs`)."""
+    """What a worker does with one file (or its ``data`` when already read): (the model's input,
+    JPEG thumbnail, "") or (None, None, the reason it cannot be used).  ``prepare``: the model's
+    :meth:`~phoneiqa.assessment.Assessor.preparer` (by default the decoded image itself)."""
     try:
         image = load_scaled(path if data is None else data, short_side, name=path)
     except ImageError as exc:
         return None, None, _reason(str(exc), path)
     except Exception as exc:  # a bug in a decoder must not stop the audit either
         return None, None, f"cannot decode ({type(exc).__name__}: {exc})"
-    photo = image if parts is None else prepare_inputs(image, parts)
-    return photo, make_thumbnail(image) if thumbnail else None, ""
+    return prepare(image), make_thumbnail(image) if thumbnail else None, ""
 
 
 def _reason(message: str, path: str) -> str:
@@ -243,7 +244,7 @@ def audit(
         from_cache = len(keys) - len(todo)
         labels = None
         if todo:
-            runner = load(model, backend=backend, threads=1)  # parallel over photos instead: see _finish_batch
+            runner = load(model, backend=backend)
             labels = runner.labels
             for path, outcome in _assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
                 outcomes[path] = outcome
@@ -269,7 +270,7 @@ def _open_cache(cache: bool | str | os.PathLike, identity: str) -> ResultCache |
 
 
 def _assess_files(
-    runner: Any,
+    runner: Assessor,
     todo: Sequence[tuple[str, FileKey]],
     store: ResultCache | None,
     thumbnails: bool,
@@ -277,44 +278,30 @@ def _assess_files(
     batch_size: int,
     progress: bool | None,
 ) -> Iterator[tuple[str, Outcome]]:
-    """Decode ``todo`` (in workers), assess in batches, commit each batch to the cache, yield outcomes.
-
-    A compiled model gets its inputs prepared by the workers too, and runs single-threaded on
-    several photos at once (one thread per core): on a small CPU that keeps every core busy, where
-    one multi-threaded run per photo keeps waiting for a thread that a decoding worker delays.
-    """
-    prepared = isinstance(runner, Runtime)
-    parts = runner.parts if prepared else None
-    threads = ThreadPoolExecutor(os.cpu_count() or 1) if prepared else None
+    """Decode and prepare ``todo`` (in workers), assess ``batch_size`` photos per model call, commit each
+    batch to the cache, yield outcomes."""
     bar = progress_bar(len(todo), "audit", enabled=progress)
     batch: list[tuple[str, FileKey, Any, bytes | None]] = []
+    decoded = _decoded(todo, runner.short_side, thumbnails, runner.preparer(), workers, batch_size)
     try:
-        for path, key, photo, thumb, error in _decoded(todo, runner.short_side, thumbnails, parts, workers, batch_size):
+        for path, key, photo, thumb, error in decoded:
             if error:
                 bar.update(1)
                 yield path, Outcome(error=error)
                 continue
             batch.append((path, key, photo, thumb))
             if len(batch) == batch_size:
-                yield from _finish_batch(runner, batch, store, bar, threads)
+                yield from _finish_batch(runner, batch, store, bar)
                 batch = []
         if batch:
-            yield from _finish_batch(runner, batch, store, bar, threads)
+            yield from _finish_batch(runner, batch, store, bar)
     finally:
         bar.close()
-        if threads is not None:
-            threads.shutdown()
 
 
-def _finish_batch(
-    runner: Any, batch: list, store: ResultCache | None, bar: Any, threads: ThreadPoolExecutor | None
-) -> Iterator[tuple[str, Outcome]]:
-    """Assess one batch of decoded photos and commit the results before handing them on."""
-    photos = [photo for _, _, photo, _ in batch]
-    if threads is None:
-        results = assess_decoded(runner, photos)
-    else:
-        results = list(threads.map(functools.partial(_assess_one, runner.assess_inputs), photos))
+def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
+    """Assess one batch of prepared photos and commit the results before handing them on."""
+    results = assess_prepared(runner, [photo for _, _, photo, _ in batch])
     done = [(path, key, result, thumb) for (path, key, _, thumb), result in zip(batch, results, strict=True)]
     if store is not None:
         store.put((key, result, thumb) for _, key, result, thumb in done if isinstance(result, Assessment))
@@ -326,20 +313,20 @@ def _finish_batch(
             yield path, Outcome(error=result)
 
 
-def assess_decoded(runner: Any, images: list[Image.Image]) -> list[Assessment | str]:
-    """Assess decoded images in one call; should that fail, one by one, so that one odd photo gets
-    its error (a string) without failing the others."""
-    if not images:
+def assess_prepared(runner: Assessor, prepared: list[Any]) -> list[Assessment | str]:
+    """Assess prepared photos in one model call; should that fail, one by one, so that one odd photo
+    gets its error (a string) without failing the others."""
+    if not prepared:
         return []
     try:
-        return list(runner.assess(images, batch_size=len(images)))
+        return runner.run(prepared)
     except Exception:
-        return [_assess_one(runner.assess, image) for image in images]
+        return [_assess_one(runner, photo) for photo in prepared]
 
 
-def _assess_one(assess: Callable[..., list[Assessment]], photo: Any) -> Assessment | str:
+def _assess_one(runner: Assessor, photo: Any) -> Assessment | str:
     try:
-        return assess([photo], batch_size=1)[0]
+        return runner.run([photo])[0]
     except Exception as exc:
         return f"cannot assess ({type(exc).__name__}: {exc})"
 
@@ -348,7 +335,7 @@ def _decoded(
     todo: Sequence[tuple[str, FileKey]],
     short_side: int,
     thumbnails: bool,
-    parts: Sequence[Part] | None,
+    prepare: Callable[[Image.Image], Any],
     workers: int | None,
     batch_size: int,
 ) -> Iterator[tuple[str, FileKey, Any, bytes | None, str]]:
@@ -356,7 +343,7 @@ def _decoded(
     n = default_workers() if workers is None else workers
     if n == 0:
         for path, key in todo:
-            yield path, key, *decode(path, short_side, thumbnails, parts=parts)
+            yield path, key, *decode(path, short_side, thumbnails, prepare=prepare)
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
     pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
@@ -367,7 +354,7 @@ def _decoded(
                 item = next(items, None)
                 if item is None:
                     break
-                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, parts)))
+                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, prepare)))
             if not pending:
                 return
             path, key, future = pending.popleft()

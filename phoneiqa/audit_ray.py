@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from phoneiqa.assessment import Assessment
 from phoneiqa.audit import (
     Outcome,
-    assess_decoded,
+    assess_prepared,
     decode,
     failed_rows,
     file_key,
@@ -169,6 +169,7 @@ class _Assessor:
         from phoneiqa.loading import load
 
         self.runner = load(model, backend=backend)
+        self.prepare = self.runner.preparer()
         self.thumbnails = thumbnails
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -176,12 +177,12 @@ class _Assessor:
 
         paths = [str(p) for p in batch["path"]]
         decoded = [
-            decode(path, self.runner.short_side, self.thumbnails, data=bytes(data))
+            decode(path, self.runner.short_side, self.thumbnails, data=bytes(data), prepare=self.prepare)
             for path, data in zip(paths, batch["bytes"], strict=True)
         ]
         ok = [i for i, (_, _, error) in enumerate(decoded) if not error]
         results: list[Assessment | str] = [error for _, _, error in decoded]
-        for i, result in zip(ok, assess_decoded(self.runner, [decoded[i][0] for i in ok]), strict=True):
+        for i, result in zip(ok, assess_prepared(self.runner, [decoded[i][0] for i in ok]), strict=True):
             results[i] = result
         columns: dict[str, list] = {"path": paths, "assessment": [], "thumbnail": [], "error": []}
         for result, (_, thumb, _) in zip(results, decoded, strict=True):

@@ -1,7 +1,8 @@
 """Which model: the shipped model names, checkpoint files, and loading one with a backend.
 
-``load`` returns the compiled :class:`~phoneiqa.runtime.Runtime` (ONNX Runtime + numpy) or the
-PyTorch :class:`~phoneiqa.model.Model`, both imported only when needed; ``default_model`` is the
+``load`` returns an :class:`~phoneiqa.assessment.Assessor`: the compiled
+:class:`~phoneiqa.runtime.Runtime` (ONNX Runtime + numpy) or the PyTorch :class:`~phoneiqa.model.Model`,
+both imported only when needed; ``default_model`` is the
 shared instance behind :func:`phoneiqa.assess`.
 """
 
@@ -16,8 +17,7 @@ from typing import TYPE_CHECKING
 from phoneiqa.errors import ModelNotFoundError
 
 if TYPE_CHECKING:
-    from phoneiqa.model import Model
-    from phoneiqa.runtime import Runtime
+    from phoneiqa.assessment import Assessor
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -37,7 +37,7 @@ MODEL_SUMMARIES = {
 """What each shipped model is, for :func:`list_models` (``"default"`` is ``"fast"``)."""
 
 _default_lock = threading.Lock()
-_default_model: Model | Runtime | None = None
+_default_model: Assessor | None = None
 
 
 def pretrained_path(name: str) -> Path:
@@ -55,7 +55,7 @@ def list_models() -> dict[str, str]:
 
 def load(
     path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None
-) -> Model | Runtime:
+) -> Assessor:
     """A model from a shipped name (``"default"``) or a checkpoint path; call its ``.assess``.
 
     ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;
@@ -99,7 +99,7 @@ def model_file(path_or_name: str | os.PathLike) -> Path:
     return path
 
 
-def default_model() -> Model | Runtime:
+def default_model() -> Assessor:
     """The shipped default model, loaded on first use (thread-safe) and then reused."""
     global _default_model
     with _default_lock:

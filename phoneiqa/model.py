@@ -13,15 +13,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from phoneiqa.assessment import Assessment, assess_batches, make_assessments
+from phoneiqa.assessment import Assessment, Assessor, make_assessments
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder, input_short_side
-from phoneiqa.errors import DataFormatError, ImageError
+from phoneiqa.errors import DataFormatError
 from phoneiqa.heads import create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.heads.issues import IssuePrediction
-from phoneiqa.image import ImageInput
-from phoneiqa.preprocess import load_scaled
 
 CHECKPOINT_FORMAT = "phoneiqa-checkpoint/1"
 
@@ -35,8 +33,8 @@ class Predictions:
 
 
 @dataclass
-class Model:
-    """An encoder with an optional score head and an optional issue head.
+class Model(Assessor):
+    """An encoder with an optional score head and an optional issue head; the PyTorch backend.
 
     ``encoder_args`` are the keyword arguments that rebuild the encoder with
     ``create_encoder(encoder_name, **encoder_args)``; ``meta`` holds training metadata
@@ -93,31 +91,17 @@ class Model:
         return self.predict_features(self.encoder.encode(list(images)))
 
     @torch.no_grad()
-    def assess(
-        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
-    ) -> Assessment | list[Assessment | ImageError]:
-        """Assess one image, or a list or tuple of images (a list of results in the same order).
-
-        Images are decoded one batch at a time, each at the reduced scale the encoder needs (see
-        :func:`phoneiqa.preprocess.load_scaled`).  Raises :class:`phoneiqa.ImageError` naming the
-        unusable input (in a list, by its position unless it is a path); with ``errors="return"`` a
-        list keeps that error in the input's slot and assesses the others.
-        """
-        side = self.short_side
-        keys = self.labels
-
-        def predict(decoded: list[Image.Image]) -> list[Assessment]:
-            pred = self.predict_images(decoded)
-            issues = pred.issues
-            return make_assessments(
-                None if pred.scores is None else pred.scores.numpy(),
-                None if issues is None else issues.probabilities.numpy(),
-                None if issues is None else issues.levels.numpy(),
-                keys,
-                len(decoded),
-            )
-
-        return assess_batches(images, batch_size, lambda src, name: load_scaled(src, side, name=name), predict, errors)
+    def run(self, prepared: Sequence[Image.Image]) -> list[Assessment]:
+        """Assess a batch of decoded RGB images in one call (:class:`~phoneiqa.assessment.Assessor`)."""
+        pred = self.predict_images(prepared)
+        issues = pred.issues
+        return make_assessments(
+            None if pred.scores is None else pred.scores.numpy(),
+            None if issues is None else issues.probabilities.numpy(),
+            None if issues is None else issues.levels.numpy(),
+            self.labels,
+            len(prepared),
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model as one checkpoint file (heads' weights, configs, metadata; not the encoder's)."""

@@ -17,6 +17,7 @@ processes never import torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -30,14 +31,12 @@ import numpy as np
 from PIL import Image
 
 from hexgraph import median_levels
-from phoneiqa.assessment import Assessment, assess_batches, make_assessments
+from phoneiqa.assessment import Assessment, Assessor, make_assessments
 from phoneiqa.cache import default_cache_dir
-from phoneiqa.errors import ImageError
 from phoneiqa.exposure import exposure_features
-from phoneiqa.image import ImageInput
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
-from phoneiqa.preprocess import Preprocess, batches_by_key, load_scaled, resize_image
+from phoneiqa.preprocess import Preprocess, batches_by_key, resize_image
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
@@ -59,8 +58,8 @@ class RuntimeUnsupported(ValueError):
     """The model has a part the runtime cannot run (use the PyTorch backend)."""
 
 
-class Runtime:
-    """A compiled model: ``assess`` as :class:`~phoneiqa.model.Model`'s, without torch.
+class Runtime(Assessor):
+    """A compiled model, the backend without torch: ``assess`` as :class:`~phoneiqa.model.Model`'s.
 
     ``onnx``: the compiled graph (bytes or a path); ``spec``: what :func:`compile_model` returned
     beside it (the parts' preprocessing and the label spec); ``threads``: ONNX Runtime's intra-op
@@ -103,22 +102,15 @@ class Runtime:
                 out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out
 
-    def assess_inputs(self, inputs: Sequence[list[np.ndarray]], batch_size: int = 32) -> list[Assessment]:
-        """Assessments from each image's :func:`prepare_inputs` (what audit workers send)."""
-        out = self.predict_inputs(inputs, batch_size)
-        return make_assessments(out.get("score"), out.get("probabilities"), out.get("levels"), self.labels, len(inputs))
+    def preparer(self) -> Callable[[Image.Image], list[np.ndarray]]:
+        """:func:`prepare_inputs` for this model's parts (picklable: the audit's workers run it)."""
+        return functools.partial(prepare_inputs, parts=self.parts)
 
-    def assess(
-        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
-    ) -> Assessment | list[Assessment | ImageError]:
-        """As :meth:`phoneiqa.model.Model.assess`."""
-
-        def predict(decoded: list[Image.Image]) -> list[Assessment]:
-            return self.assess_inputs([prepare_inputs(image, self.parts) for image in decoded], batch_size)
-
-        return assess_batches(
-            images, batch_size, lambda src, name: load_scaled(src, self.short_side, name=name), predict, errors
-        )
+    def run(self, prepared: Sequence[list[np.ndarray]]) -> list[Assessment]:
+        """Assess a batch of :func:`prepare_inputs` in one call (inputs of one size share a session run)."""
+        out = self.predict_inputs(prepared, max(1, len(prepared)))
+        scores, probabilities, levels = out.get("score"), out.get("probabilities"), out.get("levels")
+        return make_assessments(scores, probabilities, levels, self.labels, len(prepared))
 
 
 def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import pickle
 import re
 import signal
 import sqlite3
@@ -268,3 +269,21 @@ def test_the_pytorch_backend_audits_the_same(tmp_path):
 def test_cli_refuses_options_the_ray_path_does_not_have(tmp_path):
     done = subprocess.run(_cli(str(tmp_path), "--ray", "--workers", "2"), capture_output=True, text=True)
     assert done.returncode != 0 and "--ray has neither a result cache nor local workers" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_batch_size_is_photos_per_model_call_on_every_backend(backend, library, monkeypatch):
+    """Both backends are Assessors; the audit calls ``run`` once per batch, with that many photos."""
+    from phoneiqa.model import Model
+    from phoneiqa.runtime import Runtime
+
+    _, photos, _ = library
+    runner = phoneiqa.load("default", backend=backend)
+    assert isinstance(runner, phoneiqa.Assessor) and runner.labels == LABELS and runner.has_score
+    pickle.loads(pickle.dumps(runner.preparer()))  # the audit's worker processes receive it
+    calls: list[int] = []
+    kind = Runtime if backend == "onnx" else Model
+    original = kind.run
+    monkeypatch.setattr(kind, "run", lambda self, prepared: calls.append(len(prepared)) or original(self, prepared))
+    table = audit(photos, backend=backend, batch_size=4, cache=False, workers=0)
+    assert calls == [4, 4, 1] and (table["error"] == "").all()
