@@ -53,9 +53,7 @@ def list_models() -> dict[str, str]:
     return {"default": "the fast model", **MODEL_SUMMARIES}
 
 
-def load(
-    path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None
-) -> Assessor:
+def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None) -> Assessor:
     """A model from a shipped name (``"default"``) or a checkpoint path; call its ``.assess``.
 
     ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;

@@ -34,8 +34,29 @@ def loo_errors(u: Tensor, s: Tensor, y: Tensor, alphas: Tensor) -> Tensor:
     return (residual**2).mean(dim=1)
 
 
+def standardised(features: Tensor, scores: Tensor, head: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Training data of a closed-form head in float64: standardised features (population std, constant
+    columns left at 1), centred scores, the feature mean and std, and the scores."""
+    x = features.detach().to(torch.float64)
+    y = scores.detach().to(torch.float64).flatten()
+    if len(y) < 3:
+        raise ValueError(f"{head} needs at least 3 training scores, got {len(y)}")
+    mean, std = x.mean(0), x.std(0, correction=0)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return (x - mean) / std, y - y.mean(), mean, std, y
+
+
+class ClosedFormScoreHead(ScoreHead):
+    """A score head fitted entirely by :meth:`prepare` (no parameters to train)."""
+
+    def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """Mean absolute error, for reports only: the head has nothing to optimise."""
+        value = (self.predict(features) - scores.to(torch.float32)).abs().mean()
+        return value, {"mae": float(value)}
+
+
 @HEADS.register("ridge")
-class RidgeHead(ScoreHead):
+class RidgeHead(ClosedFormScoreHead):
     """Linear score head fitted by :meth:`prepare` (no gradient training); ``alphas``: candidate penalties."""
 
     name = "ridge"
@@ -53,15 +74,8 @@ class RidgeHead(ScoreHead):
     @torch.no_grad()
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Standardise, choose α by leave-one-out error, and solve for the weights."""
-        x = features.detach().to(torch.float64)
-        y = scores.detach().to(torch.float64).flatten()
-        if len(y) < 3:
-            raise ValueError(f"ridge needs at least 3 training scores, got {len(y)}")
-        mean, std = x.mean(0), x.std(0, correction=0)
-        std = torch.where(std > 1e-12, std, torch.ones_like(std))
-        z = (x - mean) / std
+        z, yc, mean, std, y = standardised(features, scores, self.name)
         u, sv, vh = torch.linalg.svd(z, full_matrices=False)
-        yc = y - y.mean()
         alphas = torch.tensor(self.config["alphas"], dtype=torch.float64)
         alpha = alphas[loo_errors(u, sv, yc, alphas).argmin()]
         self.weight.copy_(vh.T @ (sv / (sv**2 + alpha) * (u.T @ yc)))
@@ -69,11 +83,6 @@ class RidgeHead(ScoreHead):
         self.feature_std.copy_(std)
         self.intercept.copy_(y.mean())
         self.alpha.copy_(alpha)
-
-    def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Mean absolute error, for reports only: the head has nothing to optimise."""
-        value = (self.predict(features) - scores.to(torch.float32)).abs().mean()
-        return value, {"mae": float(value)}
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> Tensor:
@@ -92,7 +101,7 @@ def squared_distances(a: Tensor, b: Tensor) -> Tensor:
 
 
 @HEADS.register("kernel-ridge")
-class KernelRidgeHead(ScoreHead):
+class KernelRidgeHead(ClosedFormScoreHead):
     """Kernel ridge regression with a Gaussian (RBF) kernel on standardised features, fitted by :meth:`prepare`.
 
     ``score(x) = mean score + Σ_i c_i · exp(-γ ‖z(x) − z_i‖²)`` over the training photos ``z_i``,
@@ -131,19 +140,12 @@ class KernelRidgeHead(ScoreHead):
     @torch.no_grad()
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Standardise, choose α and the width by leave-one-out error, and solve for the coefficients."""
-        x = features.detach().to(torch.float64)
-        y = scores.detach().to(torch.float64).flatten()
-        if len(y) < 3:
-            raise ValueError(f"kernel ridge needs at least 3 training scores, got {len(y)}")
-        mean, std = x.mean(0), x.std(0, correction=0)
-        std = torch.where(std > 1e-12, std, torch.ones_like(std))
-        z = (x - mean) / std
+        z, yc, mean, std, y = standardised(features, scores, self.name)
         distances = squared_distances(z, z)
-        yc = y - y.mean()
         alphas = torch.tensor(self.config["alphas"], dtype=torch.float64)
         best = None
         for width in self.config["widths"]:
-            gamma = width / x.shape[1]
+            gamma = width / z.shape[1]
             eigenvalues, vectors = torch.linalg.eigh(torch.exp(-gamma * distances))
             errors = loo_errors(vectors, eigenvalues.clamp_min(0).sqrt(), yc, alphas)
             i = int(errors.argmin())
@@ -156,11 +158,6 @@ class KernelRidgeHead(ScoreHead):
         self.intercept = y.mean().float()
         self.gamma = torch.tensor(gamma, dtype=torch.float32)
         self.alpha = alpha.float()
-
-    def loss(self, features: Tensor, scores: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Mean absolute error, for reports only: the head has nothing to optimise."""
-        value = (self.predict(features) - scores.to(torch.float32)).abs().mean()
-        return value, {"mae": float(value)}
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> Tensor:
