@@ -73,6 +73,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--issue-head", help="a registered issue head (phoneiqa.list_heads()) or 'none'")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a --csv column")
+    p.add_argument("--ignore", action="append", default=[], metavar="COLUMN", help="drop a column of the --csv files")
 
 
 @command("train", "train score and issue heads on labelled photos", _train_args)
@@ -84,9 +86,12 @@ def _train(args: argparse.Namespace) -> int:
         raise SystemExit("phoneiqa train: give a config JSON or at least one --csv")
     cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig(train_data=[])
     images = args.images + [None] * (len(args.csv) - len(args.images))
-    cfg.train_data += [DataSource(csv, img) for csv, img in zip(args.csv, images, strict=True)]
+    rename = dict(item.split("=", 1) for item in args.rename)
+    cfg.train_data += [
+        DataSource(csv, img, rename=rename, ignore=args.ignore) for csv, img in zip(args.csv, images, strict=True)
+    ]
     if args.val_csv:
-        cfg.val_data = [DataSource(args.val_csv)]
+        cfg.val_data = [DataSource(args.val_csv, rename=rename, ignore=args.ignore)]
     for attr in ("encoder", "epochs", "seed"):
         if getattr(args, attr) is not None:
             setattr(cfg, attr, getattr(args, attr))

@@ -274,3 +274,15 @@ def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, c
     assert main(["assess", str(sorted(photos.iterdir())[0]), "--model", str(result.checkpoint)]) == 0
     header = capsys.readouterr().out.splitlines()[0].split()
     assert header == ["file", "score", *nine]
+
+
+def test_cli_train_reads_a_csv_with_other_column_names(scored_images, tmp_path, capsys):
+    """CLIVE's own mos.csv names its columns image, mos, mos_std: --rename and --ignore take it as it is."""
+    csv, _ = scored_images
+    table = pd.read_csv(csv).rename(columns={"filename": "image"}).assign(mos_std=5.0)
+    table.to_csv(csv.parent / "mos.csv", index=False)
+    args = ["train", "--csv", str(csv.parent / "mos.csv"), "--rename", "image=filename", "--ignore", "mos_std"]
+    args += ["--encoder", "photometric", "--score-head", "ridge", "--issue-head", "none"]
+    args += ["--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert "SRCC" in capsys.readouterr().out and (tmp_path / "run" / "model.pt").is_file()
