@@ -46,7 +46,8 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=["2x8", "1x8", "2x32", "0x8"], help="WORKERSxBATCH")
     args = parser.parse_args()
     import phoneiqa
-    from phoneiqa.audit import DEFAULT_BATCH_SIZE, audit, default_workers
+    from phoneiqa.audit import audit
+    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE, default_workers
 
     model = phoneiqa.load("default")  # compiled once and cached before anything is timed
     with tempfile.TemporaryDirectory() as tmp:

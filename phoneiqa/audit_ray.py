@@ -29,7 +29,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from phoneiqa.assessment import Assessment
-from phoneiqa.audit import (
+from phoneiqa.audit_pipeline import (
+    DEFAULT_BATCH_SIZE,
     Outcome,
     assess_prepared,
     decode,
@@ -56,7 +57,7 @@ def audit_ray(
     backend: str = "auto",
     probabilities: bool = False,
     thumbnails: bool = False,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int | None = None,
 ) -> pd.DataFrame:
     """Assess every image under ``paths`` on Ray; the table of :func:`phoneiqa.audit.audit`.

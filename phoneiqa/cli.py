@@ -228,7 +228,7 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.audit import DEFAULT_BATCH_SIZE
+    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE
     from phoneiqa.loading import BACKENDS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
@@ -247,29 +247,24 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 @command("audit", "assess a photo library into a CSV/Parquet/JSONL report and an HTML page", _audit_args)
 def _audit(args: argparse.Namespace) -> int:
-    from phoneiqa.audit import REPORT_FORMATS, summarize, write_report
+    from phoneiqa.audit_pipeline import REPORT_FORMATS, summarize, write_report
 
     if args.out and Path(args.out).suffix.lower() not in REPORT_FORMATS:
         raise SystemExit(f"phoneiqa audit: --out must end in {', '.join(REPORT_FORMATS)}, got {args.out}")
-    if args.ray and (args.cache or args.workers is not None):
-        raise SystemExit("phoneiqa audit: --ray has neither a result cache nor local workers; drop --cache/--workers")
     options = {
         "model": args.model,
         "backend": args.backend,
         "probabilities": args.probabilities,
         "thumbnails": bool(args.html),
         "batch_size": args.batch_size,
+        "workers": args.workers,
+        "cache": False if args.no_cache else args.cache,
+        "executor": "ray" if args.ray else "local",
     }
     try:
-        if args.ray:
-            from phoneiqa.audit_ray import audit_ray
+        from phoneiqa.audit import audit
 
-            table = audit_ray(args.paths, **options)
-        else:
-            from phoneiqa.audit import audit
-
-            cache = False if args.no_cache else (args.cache or True)
-            table = audit(args.paths, workers=args.workers, cache=cache, **options)
+        table = audit(args.paths, **options)
     except KeyboardInterrupt:
         kept = "nothing is kept (--no-cache)" if args.no_cache or args.ray else "finished batches are cached"
         print(f"\nphoneiqa audit: interrupted; {kept}: run the same command again to resume", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phoneiqa.audit import failed_rows, label_columns
+from phoneiqa.audit_pipeline import failed_rows, label_columns
 from phoneiqa.errors import DataFormatError
 from phoneiqa.labels import LEVELS
 

@@ -21,7 +21,8 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.audit import audit, decode, file_key, find_images, summarize, write_report
+from phoneiqa.audit import audit
+from phoneiqa.audit_pipeline import decode, file_key, find_images, summarize, write_report
 from phoneiqa.labels import LABELS
 from phoneiqa.loading import model_file
 
@@ -268,7 +269,7 @@ def test_the_pytorch_backend_audits_the_same(tmp_path):
 
 def test_cli_refuses_options_the_ray_path_does_not_have(tmp_path):
     done = subprocess.run(_cli(str(tmp_path), "--ray", "--workers", "2"), capture_output=True, text=True)
-    assert done.returncode != 0 and "--ray has neither a result cache nor local workers" in done.stderr
+    assert done.returncode != 0 and "the Ray executor has neither a result cache nor local workers" in done.stderr
 
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
@@ -287,3 +288,19 @@ def test_batch_size_is_photos_per_model_call_on_every_backend(backend, library, 
     monkeypatch.setattr(kind, "run", lambda self, prepared: calls.append(len(prepared)) or original(self, prepared))
     table = audit(photos, backend=backend, batch_size=4, cache=False, workers=0)
     assert calls == [4, 4, 1] and (table["error"] == "").all()
+
+
+def test_each_executor_refuses_the_options_it_does_not_have(library, monkeypatch):
+    """Checked in the API before anything runs (Ray is not even imported)."""
+    from phoneiqa.errors import ConfigError
+
+    folder, _, _ = library
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match="neither a result cache nor local workers"):
+        audit(folder, executor="ray", cache="audit.sqlite3")
+    with pytest.raises(ConfigError, match="neither a result cache nor local workers"):
+        audit(folder, executor="ray", workers=2)
+    with pytest.raises(ConfigError, match="option of the Ray executor"):
+        audit(folder, concurrency=2)
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        audit(folder, executor="dask")

@@ -233,7 +233,8 @@ def test_configs_are_checked_key_by_key(config, message):
 def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, capsys):
     """The white-balance spec's nine labels and no score head: training, the runtime, the audit table,
     its summary, the HTML report and the CLI table all take their columns from the model."""
-    from phoneiqa.audit import audit, summarize
+    from phoneiqa.audit import audit
+    from phoneiqa.audit_pipeline import summarize
     from phoneiqa.report_html import write_html
 
     for split in ("train", "val"):

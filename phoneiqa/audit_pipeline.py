@@ -1,0 +1,476 @@
+"""The parts of a photo-library audit, and its local executor (:func:`audit_local`).
+
+>>> table = phoneiqa.audit(["~/Pictures/phone"])       # doctest: +SKIP
+>>> table.columns.tolist()                              # doctest: +SKIP
+['path', 'score', 'bright', 'dark', 'low_contrast', 'high_contrast', 'overexposed', 'over_suppressed', 'error']
+
+Folders are searched recursively for image files (:data:`IMAGE_SUFFIXES`); files named
+explicitly are assessed whatever their suffix.  Photos are decoded in worker processes while the
+main process runs the model on batches; every finished batch is committed to a SQLite cache
+(:mod:`phoneiqa.audit_cache`), so an interrupted audit resumes where it stopped and an unchanged
+library is not assessed twice.  A file that cannot be assessed gets its reason in ``error``; it
+never stops the audit.  :func:`write_report` writes the table as CSV, Parquet or JSON lines,
+:func:`summarize` describes it in a few lines of text.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import io
+import json
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from phoneiqa.assessment import Assessment, Assessor, unchanged
+from phoneiqa.audit_cache import FileKey, ResultCache
+from phoneiqa.cache import default_cache_dir
+from phoneiqa.errors import ImageError
+from phoneiqa.loading import load, model_file
+from phoneiqa.preprocess import load_scaled
+from phoneiqa.progress import progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
+)
+"""File suffixes (any case) an audit looks for inside folders."""
+REPORT_FORMATS = (".csv", ".parquet", ".jsonl")
+THUMBNAIL_SIZE = 160
+DEFAULT_BATCH_SIZE = 8
+"""Photos per model call and per cache commit (at most this many are lost to a kill)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file an audit found: its path as found, and why it cannot be assessed (empty if it can)."""
+
+    path: str
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: an assessment (and thumbnail), or the reason it failed."""
+
+    assessment: Assessment | None = None
+    thumbnail: bytes | None = None
+    error: str = ""
+
+
+def find_images(paths: Iterable[str | os.PathLike]) -> list[Entry]:
+    """The image files under ``paths`` (folders recursively, symbolic links followed once), sorted by path.
+
+    Folders that cannot be listed and paths that do not exist come back as entries with an error.
+    """
+    entries: list[Entry] = []
+    visited: set[tuple[int, int]] = set()
+    for given in paths:
+        path = os.path.expanduser(os.fspath(given))
+        if os.path.isdir(path):
+            entries += _walk(path, visited)
+        elif os.path.lexists(path):
+            entries.append(Entry(path))
+        else:
+            entries.append(Entry(path, "no such file or folder"))
+    return sorted(set(entries), key=lambda e: e.path)
+
+
+def _walk(folder: str, visited: set[tuple[int, int]]) -> Iterator[Entry]:
+    """Depth-first listing of one folder, each real folder once (so symbolic-link loops end)."""
+    try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in visited:
+            return
+        visited.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            children = sorted(it, key=lambda d: d.name)
+    except OSError as exc:
+        yield Entry(folder, f"folder not searched: {_file_error(folder, exc)}")
+        return
+    for child in children:
+        if Path(child.name).suffix.lower() in IMAGE_SUFFIXES:
+            yield Entry(child.path)
+            continue
+        try:
+            is_dir = child.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            yield from _walk(child.path, visited)
+
+
+def file_key(entry: Entry) -> FileKey | str:
+    """The cache key of a found file, or why it cannot be read as a file at all."""
+    try:
+        st = os.stat(entry.path)
+    except OSError as exc:
+        return _file_error(entry.path, exc)
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not an image file"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return FileKey(os.path.abspath(entry.path), st.st_size, st.st_mtime_ns)
+
+
+def _file_error(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return "broken symbolic link (its target does not exist)"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def decode(
+    path: str,
+    short_side: int,
+    thumbnail: bool,
+    data: bytes | None = None,
+    prepare: Callable[[Image.Image], Any] = unchanged,
+) -> tuple[Any, bytes | None, str]:
+    """What a worker does with one file (or its ``data`` when already read): (the model's input,
+    JPEG thumbnail, "") or (None, None, the reason it cannot be used).  ``prepare``: the model's
+    :meth:`~phoneiqa.assessment.Assessor.preparer` (by default the decoded image itself)."""
+    try:
+        image = load_scaled(path if data is None else data, short_side, name=path)
+    except ImageError as exc:
+        return None, None, _reason(str(exc), path)
+    except Exception as exc:  # a bug in a decoder must not stop the audit either
+        return None, None, f"cannot decode ({type(exc).__name__}: {exc})"
+    return prepare(image), make_thumbnail(image) if thumbnail else None, ""
+
+
+def _reason(message: str, path: str) -> str:
+    """An :class:`ImageError` message without its leading file name (the table has its own column)."""
+    return message.removeprefix(f"{path}: ")
+
+
+def make_thumbnail(image: Image.Image) -> bytes:
+    """A small JPEG of the photo for the HTML report."""
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=75)
+    return buffer.getvalue()
+
+
+def model_id(path_or_name: str | os.PathLike) -> str:
+    """What cached results are keyed by: the checkpoint's SHA-256 (prefix) and the phoneiqa version."""
+    import hashlib
+
+    from phoneiqa.version import __version__
+
+    digest = hashlib.sha256(model_file(path_or_name).read_bytes()).hexdigest()[:20]
+    return f"{digest}-{__version__}"
+
+
+def default_workers() -> int:
+    """Decoding processes by default: one per core (``benchmarks/bench_audit.py`` compares)."""
+    return os.cpu_count() or 1
+
+
+def audit_local(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    model: str | os.PathLike = "default",
+    backend: str = "auto",
+    probabilities: bool = False,
+    thumbnails: bool = False,
+    workers: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    cache: bool | str | os.PathLike | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """The local executor of :func:`phoneiqa.audit.audit`: decoding processes here, the SQLite result cache.
+
+    ``workers``: decoding processes (0 decodes in this process; default :func:`default_workers`).
+    ``cache``: True (default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a path, or False for none.
+    ``progress``: a progress bar on stderr (default: when stderr is a terminal).
+    """
+    cache = True if cache is None else cache
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more, got {workers}")
+    start = time.perf_counter()
+    single = isinstance(paths, (str, os.PathLike))
+    entries = find_images([paths] if single else paths)
+    outcomes: dict[str, Outcome] = {e.path: Outcome(error=e.error) for e in entries if e.error}
+    keys: dict[str, FileKey] = {}
+    for entry in entries:
+        if not entry.error:
+            key = file_key(entry)
+            if isinstance(key, str):
+                outcomes[entry.path] = Outcome(error=key)
+            else:
+                keys[entry.path] = key
+    identity = model_id(model)
+    store = _open_cache(cache, identity)
+    try:
+        if store is not None:
+            hits = store.get(list(keys.values()))
+            for path, key in keys.items():
+                hit = hits.get(key)
+                if hit is not None and (hit.thumbnail is not None or not thumbnails):
+                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail)
+        todo = [(path, key) for path, key in keys.items() if path not in outcomes]
+        from_cache = len(keys) - len(todo)
+        labels = None
+        if todo:
+            runner = load(model, backend=backend)
+            labels = runner.labels
+            for path, outcome in _assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
+                outcomes[path] = outcome
+    finally:
+        if store is not None:
+            store.close()
+    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails, labels)
+    failed = int(failed_rows(table).sum())
+    table.attrs.update(
+        model=identity,
+        from_cache=from_cache,
+        assessed=len(entries) - from_cache - failed,
+        failed=failed,
+        seconds=time.perf_counter() - start,
+    )
+    return table
+
+
+def _open_cache(cache: bool | str | os.PathLike, identity: str) -> ResultCache | None:
+    if cache is False:
+        return None
+    return ResultCache(default_cache_dir() / "audit.sqlite3" if cache is True else Path(cache), identity)
+
+
+def _assess_files(
+    runner: Assessor,
+    todo: Sequence[tuple[str, FileKey]],
+    store: ResultCache | None,
+    thumbnails: bool,
+    workers: int | None,
+    batch_size: int,
+    progress: bool | None,
+) -> Iterator[tuple[str, Outcome]]:
+    """Decode and prepare ``todo`` (in workers), assess ``batch_size`` photos per model call, commit each
+    batch to the cache, yield outcomes."""
+    bar = progress_bar(len(todo), "audit", enabled=progress)
+    batch: list[tuple[str, FileKey, Any, bytes | None]] = []
+    decoded = _decoded(todo, runner.short_side, thumbnails, runner.preparer(), workers, batch_size)
+    try:
+        for path, key, photo, thumb, error in decoded:
+            if error:
+                bar.update(1)
+                yield path, Outcome(error=error)
+                continue
+            batch.append((path, key, photo, thumb))
+            if len(batch) == batch_size:
+                yield from _finish_batch(runner, batch, store, bar)
+                batch = []
+        if batch:
+            yield from _finish_batch(runner, batch, store, bar)
+    finally:
+        bar.close()
+
+
+def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
+    """Assess one batch of prepared photos and commit the results before handing them on."""
+    results = assess_prepared(runner, [photo for _, _, photo, _ in batch])
+    done = [(path, key, result, thumb) for (path, key, _, thumb), result in zip(batch, results, strict=True)]
+    if store is not None:
+        store.put((key, result, thumb) for _, key, result, thumb in done if isinstance(result, Assessment))
+    bar.update(len(batch))
+    for path, _, result, thumb in done:
+        if isinstance(result, Assessment):
+            yield path, Outcome(result, thumb)
+        else:
+            yield path, Outcome(error=result)
+
+
+def assess_prepared(runner: Assessor, prepared: list[Any]) -> list[Assessment | str]:
+    """Assess prepared photos in one model call; should that fail, one by one, so that one odd photo
+    gets its error (a string) without failing the others."""
+    if not prepared:
+        return []
+    try:
+        return runner.run(prepared)
+    except Exception:
+        return [_assess_one(runner, photo) for photo in prepared]
+
+
+def _assess_one(runner: Assessor, photo: Any) -> Assessment | str:
+    try:
+        return runner.run([photo])[0]
+    except Exception as exc:
+        return f"cannot assess ({type(exc).__name__}: {exc})"
+
+
+def _decoded(
+    todo: Sequence[tuple[str, FileKey]],
+    short_side: int,
+    thumbnails: bool,
+    prepare: Callable[[Image.Image], Any],
+    workers: int | None,
+    batch_size: int,
+) -> Iterator[tuple[str, FileKey, Any, bytes | None, str]]:
+    """``decode`` over ``todo`` in order; with workers, up to two batches ahead of the consumer."""
+    n = default_workers() if workers is None else workers
+    if n == 0:
+        for path, key in todo:
+            yield path, key, *decode(path, short_side, thumbnails, prepare=prepare)
+        return
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
+    pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
+    items = iter(todo)
+    try:
+        while True:
+            while len(pending) < 2 * batch_size + n:
+                item = next(items, None)
+                if item is None:
+                    break
+                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, prepare)))
+            if not pending:
+                return
+            path, key, future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise RuntimeError(
+                    "the audit's decoding processes stopped abruptly (killed, out of memory, or started from a script "
+                    "without `if __name__ == '__main__':`, which worker processes need); finished batches are cached; "
+                    "use workers=0 to decode in this process"
+                ) from None
+            yield path, key, *result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them cleanly, and exit by themselves
+    when the main process dies without stopping them (e.g. SIGKILL)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def make_table(
+    paths: Sequence[str],
+    outcomes: dict[str, Outcome],
+    probabilities: bool,
+    thumbnails: bool,
+    labels: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The audit table of ``paths`` (already sorted) from each one's outcome.
+
+    ``labels``: the model's issue keys; by default those of the first assessment (every assessment
+    of one model has the same keys), none when no file was assessed.
+    """
+    import pandas as pd
+
+    results = [outcomes[p] for p in paths]
+    done = [o.assessment for o in results]
+    if labels is None:
+        labels = next((tuple(a.issues) for a in done if a is not None), ())
+    columns: dict[str, Any] = {
+        "path": pd.Series(paths, dtype=object),
+        "score": pd.Series([a.score if a else None for a in done], dtype="float64"),
+    }
+    for label in labels:
+        columns[label] = pd.Series([a.issues.get(label) if a else None for a in done], dtype="Int64")
+    columns["error"] = pd.Series([o.error for o in results], dtype=object)
+    if probabilities:
+        for label in labels:
+            values = [1.0 - a.probabilities[label][0] if a and label in a.probabilities else None for a in done]
+            columns[f"p_{label}"] = pd.Series(values, dtype="float64")
+    if thumbnails:
+        columns["thumbnail"] = pd.Series([o.thumbnail for o in results], dtype=object)
+    return pd.DataFrame(columns)
+
+
+def label_columns(table: pd.DataFrame) -> list[str]:
+    """The issue columns of an audit table: those between ``score`` and ``error``, the model's labels."""
+    columns = list(table.columns)
+    return columns[columns.index("score") + 1 : columns.index("error")]
+
+
+def failed_rows(table: pd.DataFrame) -> pd.Series:
+    """Which rows of an audit table are failed files: those with an error message (the one definition)."""
+    return table["error"].fillna("").astype(str).ne("")
+
+
+def write_report(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write an audit table by the file's suffix: ``.csv``, ``.parquet`` or ``.jsonl`` (without thumbnails).
+
+    Written to a temporary file first, so an existing report is never left half-written.
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in REPORT_FORMATS:
+        raise ValueError(f"{out}: unknown report format {suffix or '(none)'!r}; use one of {', '.join(REPORT_FORMATS)}")
+    table = table.drop(columns=["thumbnail"], errors="ignore")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            records = table.astype(object).where(table.notna(), None).to_dict("records")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def summarize(table: pd.DataFrame, max_failures: int = 10) -> str:
+    """A few lines describing an audit: files, counts per issue and level, score spread, failures."""
+    failed_mask = failed_rows(table)
+    ok, failed = table[~failed_mask], table[failed_mask]
+    attrs = table.attrs
+    lines = [f"{len(table)} files: {len(ok)} assessed, {len(failed)} failed"]
+    if "from_cache" in attrs:
+        lines[0] += f" ({attrs['from_cache']} from the cache, {attrs['seconds']:.1f} s)"
+    labels = label_columns(table)
+    if len(ok) and labels:
+        lines.append(f"{'issue':<16}{'normal':>8}{'severe':>8}{'blocking':>10}{'any':>8}")
+        for label in labels:
+            counts = [int((ok[label] == level).sum()) for level in (1, 2, 3)]
+            lines.append(f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}")
+    scores = ok["score"].dropna()
+    if len(scores):
+        q = scores.quantile([0.0, 0.1, 0.5, 0.9, 1.0]).tolist()
+        lines.append("score: min {:.1f}, 10% {:.1f}, median {:.1f}, 90% {:.1f}, max {:.1f}".format(*q))
+        counts = [int(((scores >= lo) & ((scores < lo + 10) | (lo == 90))).sum()) for lo in range(0, 100, 10)]
+        width = max(counts)
+        for lo, count in zip(range(0, 100, 10), counts, strict=True):
+            bar = "#" * round(40 * count / width) if width else ""
+            lines.append(f"  {lo:>3}-{lo + 10:<3} {count:>6} {bar}")
+    if len(failed):
+        lines.append(f"failed ({len(failed)}):")
+        lines += [f"  {row.path}: {row.error}" for row in failed.head(max_failures).itertuples()]
+        if len(failed) > max_failures:
+            lines.append(f"  ... and {len(failed) - max_failures} more (see the report's error column)")
+    return "\n".join(lines)
