@@ -7,6 +7,8 @@ register themselves with a decorator; other packages add theirs under the entry-
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -59,5 +61,34 @@ class Registry(Generic[T]):
             raise ConfigError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}") from None
 
     def create(self, name: str, **kwargs: Any) -> T:
-        """Build the ``name`` object with keyword arguments."""
-        return self.get(name)(**kwargs)
+        """Build the ``name`` object with keyword arguments; a keyword it does not take raises
+        :class:`ConfigError` naming it, the closest accepted one and all of them."""
+        factory = self.get(name)
+        accepted = _keywords(factory)
+        if accepted is not None:
+            for key in kwargs:
+                if key not in accepted:
+                    close = difflib.get_close_matches(key, accepted, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ConfigError(
+                        f"{self.kind} {name!r} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}"
+                    )
+        return factory(**kwargs)
+
+
+def _keywords(factory: Callable[..., Any]) -> list[str] | None:
+    """The keyword parameters of a factory (a class: of its ``__init__`` and, through ``**config``, of the
+    base classes it forwards them to, down to ``torch.nn.Module``); ``None`` when it takes any keyword."""
+    classes = factory.__mro__ if isinstance(factory, type) else (factory,)
+    names: list[str] = []
+    for owner in classes:
+        if isinstance(factory, type) and (owner is object or owner.__module__.startswith("torch.")):
+            return [n for n in dict.fromkeys(names) if n != "self"]  # below our classes: nothing more to take
+        target = owner.__dict__.get("__init__") if isinstance(factory, type) else owner
+        if target is None:
+            continue
+        params = inspect.signature(target).parameters.values()
+        names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return [n for n in dict.fromkeys(names) if n != "self"]
+    return None

@@ -92,3 +92,28 @@ def test_every_score_head_trains_round_trips_compiles_and_evaluates(name, scored
     assert metrics["score"]["n"] == len(paths)
     assert (tmp_path / "eval" / "tsne.png").stat().st_size > 0 and (tmp_path / "eval" / "ranking.jpg").exists()
     assert len(pd.read_csv(tmp_path / "eval" / "predictions.csv")) == len(paths)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "arguments", "message"),
+    [
+        ("head", "mlp", {"hiden": 32}, "head 'mlp' has no parameter 'hiden' (did you mean 'hidden'?)"),
+        ("head", "hex-linear", {"hiden": 3}, "head 'hex-linear' has no parameter 'hiden' (did you mean 'hidden'?)"),
+        ("head", "kernel-ridge", {"width": [1.0]}, "has no parameter 'width' (did you mean 'widths'?)"),
+        ("encoder", "photometric", {"shortside": 3}, "encoder 'photometric' has no parameter 'shortside'"),
+        ("head", "mlp", {"hidden": -1}, "mlp: hidden must be a positive integer, got -1"),
+        ("head", "qcern", {"n_pivots": 1}, "qcern: n_pivots must be at least 2, got 1"),
+        ("head", "hex-linear", {"dropout": 1.5}, "hex-linear: dropout must be in [0, 1), got 1.5"),
+    ],
+)
+def test_a_bad_parameter_is_named_with_its_value(kind, name, arguments, message):
+    from phoneiqa.encoders import create_encoder
+    from phoneiqa.errors import ConfigError
+    from phoneiqa.heads import create_head
+
+    with pytest.raises(ConfigError) as info:
+        if kind == "head":
+            create_head(name, in_features=4, **arguments)
+        else:
+            create_encoder(name, **arguments)
+    assert message in str(info.value)

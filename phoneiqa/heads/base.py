@@ -24,6 +24,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from phoneiqa.errors import ConfigError
+
+
+def check_parameter(head: str, name: str, value: Any, valid: bool, expected: str) -> None:
+    """Raise :class:`~phoneiqa.errors.ConfigError` naming the head, the parameter and its value unless ``valid``."""
+    if not valid:
+        raise ConfigError(f"{head}: {name} must be {expected}, got {value!r}")
+
 
 class Head(nn.Module):
     """What every head has: its input width and the JSON-able constructor arguments it was built with."""

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from hexgraph import HexGraph, median_levels
 from phoneiqa import losses
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import IssueHead
+from phoneiqa.heads.base import IssueHead, check_parameter
 from phoneiqa.labels import load_graph
 
 LABEL_PHRASES = {
@@ -110,6 +110,8 @@ class HexLinearHead(_HexHead):
     name = "hex-linear"
 
     def __init__(self, in_features: int, hidden: int = 0, dropout: float = 0.1, **config: Any) -> None:
+        check_parameter("hex-linear", "hidden", hidden, isinstance(hidden, int) and hidden >= 0, "0 or more")
+        check_parameter("hex-linear", "dropout", dropout, 0 <= dropout < 1, "in [0, 1)")
         super().__init__(in_features, hidden=hidden, dropout=dropout, **config)
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import StandardisedScoreHead, usable_std
+from phoneiqa.heads.base import StandardisedScoreHead, check_parameter, usable_std
 from phoneiqa.losses import mae_loss
 
 
@@ -22,6 +22,8 @@ class MLPHead(StandardisedScoreHead):
     name = "mlp"
 
     def __init__(self, in_features: int, hidden: int = 256, dropout: float = 0.1) -> None:
+        check_parameter("mlp", "hidden", hidden, isinstance(hidden, int) and hidden >= 1, "a positive integer")
+        check_parameter("mlp", "dropout", dropout, 0 <= dropout < 1, "in [0, 1)")
         super().__init__(in_features, hidden=hidden, dropout=dropout)
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))

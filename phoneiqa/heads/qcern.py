@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead, evaluating
+from phoneiqa.heads.base import ScoreHead, check_parameter, evaluating
 from phoneiqa.losses import center_loss, gather_pivots, gol_metric_loss, mae_loss, order_loss
 
 PLACEMENTS = ("lloyd-max", "uniform")
@@ -252,8 +252,9 @@ class QCERNHead(ScoreHead):
             raise ValueError(f"unknown pivot_placement {pivot_placement!r}; choose from {', '.join(PLACEMENTS)}")
         if width % heads:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
-        if n_pivots < 2 or n_images < 1 or n_transformers < 1:
-            raise ValueError("need n_pivots >= 2, n_images >= 1 and n_transformers >= 1")
+        check_parameter("qcern", "n_pivots", n_pivots, n_pivots >= 2, "at least 2")
+        check_parameter("qcern", "n_images", n_images, n_images >= 1, "at least 1")
+        check_parameter("qcern", "n_transformers", n_transformers, n_transformers >= 1, "at least 1")
         super().__init__(
             in_features,
             width=width,
