@@ -119,53 +119,63 @@ def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: 
         raise DataFormatError(f"{source}: needs label columns ({', '.join(keys)}), a 'mos' column, or both")
 
     out = pd.DataFrame({"filename": frame["filename"].astype(str).str.strip()})
-    empty = out.index[out["filename"] == ""]
-    if len(empty):
-        raise DataFormatError(f"{source}: row {empty[0] + 1}: empty filename")
-    dup = out["filename"].duplicated(keep="first")
-    if dup.any():
-        row = int(np.flatnonzero(dup.to_numpy())[0])
-        name = out["filename"].iloc[row]
-        first = int(np.flatnonzero((out["filename"] == name).to_numpy())[0])
-        raise DataFormatError(f"{source}: row {row + 1}: duplicate filename {name!r} (first at row {first + 1})")
+    problems: list[tuple[int, str]] = [(int(i), "empty filename") for i in out.index[out["filename"] == ""]]
+    names = out["filename"].to_numpy()
+    first_row: dict[str, int] = {}
+    for row, name in enumerate(names):
+        if name and name in first_row:
+            problems.append((row, f"duplicate filename {name!r} (first at row {first_row[name] + 1})"))
+        first_row.setdefault(name, row)
 
+    usable = np.ones(len(frame), dtype=bool)
     for lab in graph.labels:
         if lab.key not in columns:
             continue
         values = pd.to_numeric(frame[lab.key].str.strip(), errors="coerce")
-        bad = values.isna() | (values != values.round()) | (values < 0) | (values >= lab.num_levels)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFormatError(
-                f"{source}: row {row + 1}: {lab.key}={frame[lab.key].iloc[row]!r} is not an integer level "
-                f"in 0..{lab.num_levels - 1}"
-            )
-        out[lab.key] = values.astype(np.int64)
+        bad = (values.isna() | (values != values.round()) | (values < 0) | (values >= lab.num_levels)).to_numpy()
+        problems += [
+            (int(row), f"{lab.key}={frame[lab.key].iloc[row]!r} is not an integer level in 0..{lab.num_levels - 1}")
+            for row in np.flatnonzero(bad)
+        ]
+        usable &= ~bad
+        out[lab.key] = values.where(~bad, 0).astype(np.int64)
     if present:
-        _check_legal(out[keys].to_numpy(), graph, source)
+        problems += _illegal_rows(out[keys].to_numpy(), graph, usable)
 
     if "mos" in columns:
         mos = pd.to_numeric(frame["mos"].str.strip().replace("", np.nan), errors="coerce")
         bad = mos.isna() & (frame["mos"].str.strip() != "") | ~np.isfinite(mos.fillna(0))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFormatError(f"{source}: row {row + 1}: mos={frame['mos'].iloc[row]!r} is not a finite number")
+        problems += [
+            (int(row), f"mos={frame['mos'].iloc[row]!r} is not a finite number")
+            for row in np.flatnonzero(bad.to_numpy())
+        ]
         out["mos"] = mos.astype(np.float64)
+    if problems:
+        problems.sort(key=lambda item: item[0])
+        lines = [f"{source}: row {row + 1}: {reason}" for row, reason in problems[:MAX_REPORTED_ROWS]]
+        if len(problems) > MAX_REPORTED_ROWS:
+            lines.append(f"{source}: ... and {len(problems) - MAX_REPORTED_ROWS} more")
+        raise DataFormatError("\n".join(lines))
     return out
 
 
-def _check_legal(levels: np.ndarray, graph: HexGraph, source: str) -> None:
+MAX_REPORTED_ROWS = 50
+"""How many bad rows a validation error lists (in file order) before it only counts the rest."""
+
+
+def _illegal_rows(levels: np.ndarray, graph: HexGraph, usable: np.ndarray) -> list[tuple[int, str]]:
+    """The rows (of those whose levels are all usable) whose combination the HEX graph excludes."""
     states = graph.encode_levels(levels).numpy()
-    legal = graph.is_legal(states)
-    if legal.all():
-        return
-    row = int(np.flatnonzero(~legal)[0])
-    present = [f"{lab.key}={levels[row, j]}" for j, lab in enumerate(graph.labels) if levels[row, j] > 0]
-    reasons = []
-    for a, b in graph.exclusions:
-        ia, ib = graph.index[a], graph.index[b]
-        if states[row, ia] and states[row, ib]:
-            reasons.append(f"{a} excludes {b}")
-    raise DataFormatError(
-        f"{source}: row {row + 1}: illegal combination {', '.join(present)} ({'; '.join(reasons[:1]) or 'HEX rule'})"
-    )
+    illegal = usable & ~graph.is_legal(states)
+    problems = []
+    for row in np.flatnonzero(illegal):
+        present = [f"{lab.key}={levels[row, j]}" for j, lab in enumerate(graph.labels) if levels[row, j] > 0]
+        reasons = [
+            f"{a} excludes {b}"
+            for a, b in graph.exclusions
+            if states[row, graph.index[a]] and states[row, graph.index[b]]
+        ]
+        problems.append(
+            (int(row), f"illegal combination {', '.join(present)} ({'; '.join(reasons[:1]) or 'HEX rule'})")
+        )
+    return problems

@@ -89,3 +89,26 @@ def test_custom_spec_columns(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(phoneiqa.DataFormatError, match=r"nope\.csv"):
         read_labels_csv(tmp_path / "nope.csv")
+
+
+def test_every_bad_row_is_reported_in_file_order(tmp_path, capsys):
+    from phoneiqa.cli import main
+
+    header = "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed,mos"
+    rows = [
+        "a.jpg,0,0,0,0,0,0,50",  # row 1: fine
+        "b.jpg,1,2,0,0,0,0,50",  # row 2: bright and dark at once
+        "c.jpg,0,7,0,0,0,0,50",  # row 3: no level 7
+        "a.jpg,0,0,0,0,0,0,x",  # row 4: duplicate, and a mos that is no number
+        ",0,0,0,0,0,0,50",  # row 5: no filename
+    ]
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    reported = [int(line.split(": row ")[1].split(":")[0]) for line in lines]
+    assert reported == [2, 3, 4, 4, 5]
+    assert "illegal combination bright=1, dark=2" in lines[0] and "dark='7' is not an integer level" in lines[1]
+    assert {"duplicate filename 'a.jpg' (first at row 1)", "mos='x' is not a finite number"} == {
+        line.split(": ", 2)[-1].split(": ", 1)[-1] for line in lines[2:4]
+    }
