@@ -1,4 +1,4 @@
-"""Progress bars (rate and ETA) that stay quiet when stderr is not a terminal."""
+"""Progress bars (rate and ETA) and notices that stay quiet when stderr is not a terminal."""
 
 from __future__ import annotations
 
@@ -20,3 +20,9 @@ def progress_bar(total: int, desc: str, enabled: bool | None = None) -> tqdm:
     """A bar to ``update(n)`` by hand; ``enabled`` None means: when stderr is a terminal."""
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(total=total, desc=desc, unit="img", disable=not show, dynamic_ncols=True)
+
+
+def note(message: str) -> None:
+    """A one-line notice of something slow that is starting, on stderr when it is a terminal."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)

@@ -222,7 +222,9 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
         spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
         return Runtime(folder / "model.onnx", spec, threads)
     from phoneiqa.model import Model
+    from phoneiqa.progress import note
 
+    note(f"phoneiqa: compiling {Path(checkpoint).name} into the torch-free runtime (once, about 10 s; cached)")
     model = Model.load(checkpoint)
     onnx, spec = compile_model(model)
     try:

@@ -258,7 +258,8 @@ def fit_head(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     curves: dict[str, list[float]] = {"train_loss": [], "val": []}
     best, best_state, waited = -math.inf, copy.deepcopy(head.state_dict()), 0
-    for _ in progress(range(cfg.epochs), desc=desc):
+    epochs = progress(range(cfg.epochs), desc=desc)
+    for _ in epochs:
         head.train()
         order = torch.randperm(len(x_train), generator=gen)
         total = 0.0
@@ -276,6 +277,9 @@ def fit_head(
         value = validate(head, x_val, y_val)
         curves["train_loss"].append(total / len(x_train))
         curves["val"].append(value)
+        if hasattr(epochs, "set_postfix"):  # the bar shows on a terminal only
+            shown = {"loss": curves["train_loss"][-1], "val": value, "best": max(best, value)}
+            epochs.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
         if value > best:
             best, best_state, waited = value, copy.deepcopy(head.state_dict()), 0
         else:

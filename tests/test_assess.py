@@ -270,3 +270,17 @@ def test_without_onnxruntime_the_default_backend_falls_back_to_pytorch(monkeypat
     assert model.assess(sample_photo()).score == pytest.approx(compiled.score, abs=1e-3)
     with pytest.raises(ImportError, match="needs onnxruntime"):
         phoneiqa.load("default", backend="onnx")
+
+
+def test_compiling_says_so_on_a_terminal(tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    load_runtime(pretrained_path("default"), cache_dir=tmp_path)  # compiles: nothing cached there
+    load_runtime(pretrained_path("default"), cache_dir=tmp_path)  # from the cache: quiet
+    assert terminal.getvalue().count("compiling default.pt into the torch-free runtime") == 1
