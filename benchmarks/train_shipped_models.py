@@ -10,7 +10,8 @@ For each model name, with its config ``phoneiqa/pretrained/<name>.json``:
 2. the CLIVE scores: ``runs/clive_split/all.csv`` (all 930 photos, what the score head is fitted on:
    its choices were made by 10-split cross-validation, ``benchmarks/bench_score.py``) and the
    seed-0 20 % ``val.csv`` that the training record reports on (seen in training: a fit figure);
-3. ``phoneiqa train phoneiqa/pretrained/<name>.json --out runs/<name>``;
+3. ``phoneiqa train runs/<name>/config.json --out runs/<name>``: the recipe
+   ``phoneiqa/pretrained/<name>.json`` (encoder, heads, optimisation; no data paths) with these files;
 4. with ``--install``, copies ``runs/<name>/model.pt`` to ``phoneiqa/pretrained/<name>.pt`` and
    writes ``phoneiqa/pretrained/TRAINING-<name>.md`` from the metadata stored in the checkpoint.
 
@@ -45,6 +46,25 @@ def clive_split(out: Path, seed: int = 0, fraction: float = 0.2) -> None:
     frame.to_csv(out / "all.csv", index=False)
     frame.iloc[np.sort(order[n_val:])].to_csv(out / "train.csv", index=False)
     frame.iloc[np.sort(order[:n_val])].to_csv(out / "val.csv", index=False)
+
+
+def write_config(name: str, out: Path) -> Path:
+    """The shipped recipe ``name`` (encoder, heads, optimisation) with this data set's files: ``out``."""
+    recipe = json.loads((ROOT / "phoneiqa" / "pretrained" / f"{name}.json").read_text(encoding="utf-8"))
+    images = str(CLIVE.relative_to(ROOT.parent).as_posix())
+    data = {
+        "train_data": [
+            {"csv": "runs/clive_split/all.csv", "images": f"../{images}/images"},
+            {"csv": "runs/graded/labels_train.csv"},
+        ],
+        "val_data": [
+            {"csv": "runs/clive_split/val.csv", "images": f"../{images}/images"},
+            {"csv": "runs/graded/labels_val.csv"},
+        ],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**data, **recipe}, indent=2) + "\n", encoding="utf-8")
+    return out
 
 
 BENCH_NAMES = {"default": "fast"}
@@ -117,7 +137,7 @@ def main() -> None:
     for name in args.models:
         shipped = pretrained / f"{name}.pt"
         if not args.record_only:
-            config = (pretrained / f"{name}.json").relative_to(ROOT)
+            config = write_config(name, ROOT / "runs" / name / "config.json").relative_to(ROOT)
             train = [sys.executable, "-m", "phoneiqa.cli", "train", str(config), "--out", f"runs/{name}"]
             subprocess.run(train, check=True, cwd=ROOT)
             if not args.install:

@@ -63,7 +63,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", nargs="?", help="training config JSON (e.g. phoneiqa/pretrained/default.json)")
+    p.add_argument(
+        "config",
+        nargs="?",
+        default="default",
+        help="a shipped recipe (default, accurate: encoder, heads, optimisation) or a config JSON (default: default)",
+    )
     p.add_argument("--out", required=True, help="output folder for model.pt, metrics.json, curves.png")
     p.add_argument("--csv", action="append", default=[], help="label CSV (repeatable; instead of a config)")
     p.add_argument("--images", action="append", default=[], help="image folder of the matching --csv")
@@ -82,9 +87,14 @@ def _train(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import format_metrics
     from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
 
-    if not args.config and not args.csv:
-        raise SystemExit("phoneiqa train: give a config JSON or at least one --csv")
-    cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig(train_data=[])
+    cfg = TrainConfig.from_json(args.config, train_data=[])
+    if not cfg.train_data and not args.csv:
+        raise SystemExit("phoneiqa train: give at least one --csv (or a config JSON with train_data)")
+    if args.encoder is not None:  # another encoder: the recipe's sizes and part choices no longer apply
+        cfg.encoder_args = {}
+        for head in (cfg.score_head, cfg.issue_head):
+            if head is not None and head.inputs and head.inputs not in args.encoder.split("+"):
+                head.inputs = None
     images = args.images + [None] * (len(args.csv) - len(args.images))
     rename = dict(item.split("=", 1) for item in args.rename)
     cfg.train_data += [

@@ -140,14 +140,28 @@ class TrainConfig:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> TrainConfig:
-        """Read a JSON config file; unreadable JSON or a bad key raises :class:`ConfigError` naming the file."""
+    def from_json(cls, path: str | Path, **defaults: Any) -> TrainConfig:
+        """Read a JSON config file, or a shipped recipe by name (:data:`RECIPES`), over ``defaults`` (e.g.
+        ``train_data=[]`` for a recipe, which has no data); unreadable JSON or a bad key raises
+        :class:`ConfigError` naming the file."""
+        source = recipe_path(str(path)) if str(path) in RECIPES else Path(path)
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+            return cls.from_dict({**defaults, **json.loads(source.read_text(encoding="utf-8"))})
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{source}: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the config: {exc.strerror or exc}") from None
+
+
+RECIPES = ("default", "accurate")
+"""The shipped models' recipes (``phoneiqa/pretrained/<name>.json``: encoder, heads and optimisation, no data)."""
+
+
+def recipe_path(name: str) -> Path:
+    """The JSON file of a shipped recipe."""
+    return Path(__file__).resolve().parent / "pretrained" / f"{name}.json"
 
 
 def _fields(kind: type, data: Any, what: str) -> Any:

@@ -287,3 +287,19 @@ def test_cli_train_reads_a_csv_with_other_column_names(scored_images, tmp_path, 
     args += ["--out", str(tmp_path / "run")]
     assert main(args) == 0
     assert "SRCC" in capsys.readouterr().out and (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_cli_train_defaults_to_the_shipped_recipe(scored_images, tmp_path, capsys):
+    """No config: the `default` recipe (phoneiqa/pretrained/default.json: encoder, heads, optimisation)."""
+    import json
+
+    from phoneiqa.training import recipe_path
+
+    csv, _ = scored_images
+    assert main(["train", "--csv", str(csv), "--out", str(tmp_path / "run")]) == 0
+    recipe = json.loads(recipe_path("default").read_text())
+    assert "train_data" not in recipe  # a recipe holds no data paths
+    model = Model.load(tmp_path / "run" / "model.pt")
+    assert (model.encoder_name, model.encoder_args) == (recipe["encoder"], recipe["encoder_args"])
+    assert model.score_head.name == recipe["score_head"]["name"] and model.issue_head is None  # no level rows
+    capsys.readouterr()
