@@ -1,18 +1,29 @@
 """``phoneiqa.audit``: assess a photo library into one table, on this machine or on a Ray cluster.
 
 The parts (discovery, decoding, batches, the table, the reports, the summary) are in
-:mod:`phoneiqa.audit_pipeline`; the two executors are :func:`phoneiqa.audit_pipeline.audit_local`
-and :func:`phoneiqa.audit_ray.audit_ray`.
+:mod:`phoneiqa.audit_pipeline`; the local executor is written here, the Ray one is
+:func:`phoneiqa.audit_ray.audit_ray`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE, audit_local
+from phoneiqa.audit_pipeline import (
+    DEFAULT_BATCH_SIZE,
+    Outcome,
+    assess_files,
+    discover,
+    failed_rows,
+    make_table,
+    model_id,
+    open_cache,
+)
 from phoneiqa.errors import ConfigError
+from phoneiqa.loading import load
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,15 +57,12 @@ def audit(
     ``thumbnails`` adds a ``thumbnail`` column of small JPEGs (bytes, for
     :func:`phoneiqa.report_html.write_html`).
 
-    ``model``/``backend``: as :func:`phoneiqa.load`.  ``batch_size``: photos per model call.
-    ``executor``: ``"local"`` (decoding processes here, the SQLite result cache) or ``"ray"`` (Ray
-    Data on a cluster, :mod:`phoneiqa.audit_ray`: no cache, no local workers, ``concurrency`` model
-    replicas); an option the executor does not have raises :class:`ConfigError`.  ``workers``:
-    decoding processes (0 decodes in this process; default one per core beside this one).  ``cache``:
-    the SQLite result cache, True (the local default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a
-    path, or False for none.  ``progress``: a progress bar on stderr (default: when stderr is a
-    terminal).  ``table.attrs`` records the model id and how many files came from the cache, were
-    assessed and failed.
+    ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
+    ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
+    ``concurrency`` model replicas); an option the executor lacks raises :class:`ConfigError`.
+    Local: ``workers`` decoding processes (0: none; default one per core beside this one), ``cache``
+    True (default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a path, or False; ``progress`` a bar on
+    stderr (default: on a terminal).  ``table.attrs``: model id, files from the cache, assessed, failed.
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
@@ -67,14 +75,40 @@ def audit(
         return audit_ray(paths, **options, batch_size=batch_size, concurrency=concurrency)
     if concurrency is not None:
         raise ConfigError("concurrency (model replicas) is an option of the Ray executor; the local one has workers")
-    return audit_local(
-        paths,
-        model=model,
-        backend=backend,
-        probabilities=probabilities,
-        thumbnails=thumbnails,
-        workers=workers,
-        batch_size=batch_size,
-        cache=cache,
-        progress=progress,
+    cache = True if cache is None else cache  # the local executor's default
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more, got {workers}")
+    start = time.perf_counter()
+    entries, outcomes, keys = discover(paths)
+    identity = model_id(model)
+    store = open_cache(cache, identity)
+    try:
+        if store is not None:
+            hits = store.get(list(keys.values()))
+            for path, key in keys.items():
+                hit = hits.get(key)
+                if hit is not None and (hit.thumbnail is not None or not thumbnails):
+                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail)
+        todo = [(path, key) for path, key in keys.items() if path not in outcomes]
+        from_cache = len(keys) - len(todo)
+        labels = None
+        if todo:
+            runner = load(model, backend=backend)
+            labels = runner.labels
+            for path, outcome in assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
+                outcomes[path] = outcome
+    finally:
+        if store is not None:
+            store.close()
+    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails, labels)
+    failed = int(failed_rows(table).sum())
+    table.attrs.update(
+        model=identity,
+        from_cache=from_cache,
+        assessed=len(entries) - from_cache - failed,
+        failed=failed,
+        seconds=time.perf_counter() - start,
     )
+    return table

@@ -1,4 +1,4 @@
-"""The parts of a photo-library audit, and its local executor (:func:`audit_local`).
+"""The parts of a photo-library audit: discovery, decoding, batches, the table, the reports, the summary.
 
 >>> table = phoneiqa.audit(["~/Pictures/phone"])       # doctest: +SKIP
 >>> table.columns.tolist()                              # doctest: +SKIP
@@ -38,7 +38,7 @@ from phoneiqa.assessment import Assessment, Assessor, unchanged
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
-from phoneiqa.loading import load, model_file
+from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
 
@@ -187,32 +187,12 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def audit_local(
+def discover(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
-    *,
-    model: str | os.PathLike = "default",
-    backend: str = "auto",
-    probabilities: bool = False,
-    thumbnails: bool = False,
-    workers: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    cache: bool | str | os.PathLike | None = None,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """The local executor of :func:`phoneiqa.audit.audit`: decoding processes here, the SQLite result cache.
-
-    ``workers``: decoding processes (0 decodes in this process; default :func:`default_workers`).
-    ``cache``: True (default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a path, or False for none.
-    ``progress``: a progress bar on stderr (default: when stderr is a terminal).
-    """
-    cache = True if cache is None else cache
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if workers is not None and workers < 0:
-        raise ValueError(f"workers must be 0 or more, got {workers}")
-    start = time.perf_counter()
-    single = isinstance(paths, (str, os.PathLike))
-    entries = find_images([paths] if single else paths)
+) -> tuple[list[Entry], dict[str, Outcome], dict[str, FileKey]]:
+    """The image files under ``paths``; the outcomes known already (files that cannot be read); the
+    cache keys of the others."""
+    entries = find_images([paths] if isinstance(paths, (str, os.PathLike)) else paths)
     outcomes: dict[str, Outcome] = {e.path: Outcome(error=e.error) for e in entries if e.error}
     keys: dict[str, FileKey] = {}
     for entry in entries:
@@ -222,45 +202,16 @@ def audit_local(
                 outcomes[entry.path] = Outcome(error=key)
             else:
                 keys[entry.path] = key
-    identity = model_id(model)
-    store = _open_cache(cache, identity)
-    try:
-        if store is not None:
-            hits = store.get(list(keys.values()))
-            for path, key in keys.items():
-                hit = hits.get(key)
-                if hit is not None and (hit.thumbnail is not None or not thumbnails):
-                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail)
-        todo = [(path, key) for path, key in keys.items() if path not in outcomes]
-        from_cache = len(keys) - len(todo)
-        labels = None
-        if todo:
-            runner = load(model, backend=backend)
-            labels = runner.labels
-            for path, outcome in _assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
-                outcomes[path] = outcome
-    finally:
-        if store is not None:
-            store.close()
-    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails, labels)
-    failed = int(failed_rows(table).sum())
-    table.attrs.update(
-        model=identity,
-        from_cache=from_cache,
-        assessed=len(entries) - from_cache - failed,
-        failed=failed,
-        seconds=time.perf_counter() - start,
-    )
-    return table
+    return entries, outcomes, keys
 
 
-def _open_cache(cache: bool | str | os.PathLike, identity: str) -> ResultCache | None:
+def open_cache(cache: bool | str | os.PathLike, identity: str) -> ResultCache | None:
     if cache is False:
         return None
     return ResultCache(default_cache_dir() / "audit.sqlite3" if cache is True else Path(cache), identity)
 
 
-def _assess_files(
+def assess_files(
     runner: Assessor,
     todo: Sequence[tuple[str, FileKey]],
     store: ResultCache | None,
