@@ -401,9 +401,13 @@ def summarize(table: pd.DataFrame, max_failures: int = 10) -> str:
     failed_mask = failed_rows(table)
     ok, failed = table[~failed_mask], table[failed_mask]
     attrs = table.attrs
-    lines = [f"{len(table)} files: {len(ok)} assessed, {len(failed)} failed"]
-    if "from_cache" in attrs:
-        lines[0] += f" ({attrs['from_cache']} from the cache, {attrs['seconds']:.1f} s)"
+    if "from_cache" in attrs:  # as table.attrs count: assessed now, results from the cache, failed
+        lines = [
+            f"{len(table)} files: {attrs['assessed']} assessed, {attrs['from_cache']} from the cache, "
+            f"{len(failed)} failed ({attrs['seconds']:.1f} s)"
+        ]
+    else:  # a table read back from a report: which results came from a cache is not known
+        lines = [f"{len(table)} files: {len(ok)} with results, {len(failed)} failed"]
     labels = label_columns(table)
     if len(ok) and labels:
         lines.append(f"{'issue':<16}{'normal':>8}{'severe':>8}{'blocking':>10}{'any':>8}")

@@ -178,7 +178,11 @@ def test_summary_counts_match_the_table(library):
     folder, _, bad = library
     table = audit(folder, workers=0, cache=False)
     text = summarize(table)
-    assert text.startswith(f"{len(table)} files: {len(table) - len(bad)} assessed, {len(bad)} failed")
+    assert text.startswith(f"{len(table)} files: {len(table) - len(bad)} assessed, 0 from the cache, {len(bad)} failed")
+    assert table.attrs["assessed"] == len(table) - len(bad) and table.attrs["from_cache"] == 0
+    read_back = table.copy()
+    read_back.attrs = {}
+    assert summarize(read_back).startswith(f"{len(table)} files: {len(table) - len(bad)} with results, {len(bad)}")
     for label in LABELS:
         counts = [int((table[label] == level).sum()) for level in (1, 2, 3)]
         assert f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}" in text
@@ -235,7 +239,7 @@ def test_an_interrupted_audit_resumes_without_losing_finished_batches(tmp_path, 
 
     done = subprocess.run(_cli(*args), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert f"({kept} from the cache" in done.stdout
+    assert f"assessed, {kept} from the cache" in done.stdout
     report = pd.read_csv(out, keep_default_na=False)
     fresh = audit(folder, workers=0, cache=False)
     assert report["path"].tolist() == fresh["path"].tolist() and (report["error"] == "").all()

@@ -268,7 +268,7 @@ def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, c
     assert table["score"].isna().all() and (table["error"] == "").all()
     assert table[list(nine)].notna().all().all()
     summary = summarize(table)
-    assert summary.startswith("3 files: 3 assessed, 0 failed") and "too_yellow" in summary
+    assert summary.startswith("3 files: 3 assessed, 0 from the cache, 0 failed") and "too_yellow" in summary
     page = write_html(table, tmp_path / "report.html").read_text(encoding="utf-8")
     assert '<span id="n-failed">0</span>' in page and '<option value="too_red">' in page
 
