@@ -120,6 +120,16 @@ def usable_std(std: Tensor) -> Tensor:
     return torch.where(std > 1e-6, std, torch.ones_like(std))
 
 
+@torch.no_grad()
+def fit_feature_scale(head: nn.Module, features: Tensor) -> None:
+    """Set a head's ``feature_mean`` and ``feature_std`` buffers from its training features (the one
+    standardisation of the trained heads; the closed-form ridge heads standardise in float64 as
+    scikit-learn does, see :mod:`phoneiqa.heads.ridge`)."""
+    features = features.detach().to(head.feature_mean)
+    head.feature_mean.copy_(features.mean(0))
+    head.feature_std.copy_(usable_std(features.std(0)))
+
+
 @dataclass(frozen=True)
 class Segment:
     """One block of a feature row: columns ``start:stop`` holding a ``(D,)`` vector or a ``(C, H, W)`` map."""

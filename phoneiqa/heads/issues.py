@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from hexgraph import HexGraph, median_levels
 from phoneiqa import losses
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import IssueHead, check_parameter
+from phoneiqa.heads.base import IssueHead, check_parameter, fit_feature_scale
 from phoneiqa.labels import load_graph
 
 LABEL_PHRASES = {
@@ -123,8 +123,7 @@ class HexLinearHead(_HexHead):
 
     def prepare(self, features: Tensor, levels: Tensor) -> None:
         super().prepare(features, levels)
-        self.feature_mean.copy_(features.mean(dim=0))
-        self.feature_std.copy_(features.std(dim=0).clamp_min(1e-6))
+        fit_feature_scale(self, features)
 
     def potentials(self, features: Tensor) -> Tensor:
         return self.net((features - self.feature_mean) / self.feature_std)

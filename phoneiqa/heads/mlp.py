@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import StandardisedScoreHead, check_parameter, usable_std
+from phoneiqa.heads.base import StandardisedScoreHead, check_parameter, fit_feature_scale
 from phoneiqa.losses import mae_loss
 
 
@@ -38,9 +38,7 @@ class MLPHead(StandardisedScoreHead):
     @torch.no_grad()
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Fit the feature and score standardisation on the training set."""
-        features = features.detach().to(self.feature_mean)
-        self.feature_mean.copy_(features.mean(0))
-        self.feature_std.copy_(usable_std(features.std(0)))
+        fit_feature_scale(self, features)
         self.fit_score_scale(scores)
 
     def standardised_score(self, features: Tensor) -> Tensor:

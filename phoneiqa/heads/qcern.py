@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from phoneiqa.heads import HEADS
-from phoneiqa.heads.base import ScoreHead, check_parameter, evaluating
+from phoneiqa.heads.base import ScoreHead, check_parameter, evaluating, fit_feature_scale
 from phoneiqa.losses import center_loss, gather_pivots, gol_metric_loss, mae_loss, order_loss
 
 PLACEMENTS = ("lloyd-max", "uniform")
@@ -285,10 +285,8 @@ class QCERNHead(ScoreHead):
     @torch.no_grad()
     def prepare(self, features: Tensor, scores: Tensor) -> None:
         """Feature standardisation, pivot scores (and pivot spacing), and the auxiliary-image bank."""
+        fit_feature_scale(self, features)
         features = features.detach().to(self.feature_mean)
-        self.feature_mean.copy_(features.mean(0))
-        std = features.std(0)  # NaN for a single sample, replaced by 1 like a constant feature
-        self.feature_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
 
         placement = self.config["pivot_placement"]
         n_pivots = self.config["n_pivots"]
