@@ -28,9 +28,9 @@ class Assessment:
 
     ``score``: predicted mean opinion score on the 0..100 scale of human ratings, higher is better
     (``None`` only for a model trained without a score head).  ``issues``: label key -> level
-    0..3 (none, normal, severe, blocking), the most probable *legal* combination of the HEX
-    graph, so never bright and dark at once.  ``probabilities``: label key -> the exact
-    probabilities of levels 0..3, summing to 1.
+    0..3 (none, normal, severe, blocking), each label's median level under the exact probabilities
+    (:func:`hexgraph.median_levels`), always a legal combination, so never bright and dark at once.
+    ``probabilities``: label key -> the exact probabilities of levels 0..3, summing to 1.
     """
 
     score: float | None

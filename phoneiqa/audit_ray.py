@@ -34,9 +34,8 @@ from phoneiqa.audit_pipeline import (
     Outcome,
     assess_prepared,
     decode,
+    discover,
     failed_rows,
-    file_key,
-    find_images,
     make_table,
     model_id,
 )
@@ -82,17 +81,14 @@ def audit_ray(
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     start = time.perf_counter()
     identity = model_id(model)  # also: a missing model fails here, before any Ray work
-    single = isinstance(paths, (str, os.PathLike))
-    entries = find_images([paths] if single else paths)
-    outcomes: dict[str, Outcome] = {}
+    entries, outcomes, keys = discover(paths)
     by_absolute: dict[str, list[str]] = {}  # what Ray is given -> the paths as found (one file may be named twice)
-    for entry in entries:
-        key = entry.error or file_key(entry)
-        error = key if isinstance(key, str) else _unreadable(entry.path, key.size)
+    for path, key in keys.items():
+        error = _unreadable(path, key.size)
         if error:
-            outcomes[entry.path] = Outcome(error=error)
+            outcomes[path] = Outcome(error=error)
         else:
-            by_absolute.setdefault(_absolute(entry.path), []).append(entry.path)
+            by_absolute.setdefault(_absolute(path), []).append(path)
     if by_absolute:
         if not ray.is_initialized():
             ray.init()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from phoneiqa.errors import PhoneIQAError
 
@@ -151,8 +153,6 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
 
 @command("assess", "score photos and name their exposure issues", _assess_args)
 def _assess(args: argparse.Namespace) -> int:
-    import json
-
     from phoneiqa.labels import LEVELS
     from phoneiqa.loading import load
 
@@ -164,26 +164,37 @@ def _assess(args: argparse.Namespace) -> int:
     widths = {k: max(len(k), *map(len, LEVELS)) for k in model.labels}
     if not args.json:
         print(f"{'file':<{width}}  {'score':>5}  " + "  ".join(f"{k:<{w}}" for k, w in widths.items()).rstrip())
-    failed = 0
-    for f in files:
-        try:
-            if os.path.isdir(f):
-                raise PhoneIQAError(f"{f}: a folder; `phoneiqa audit {f}` assesses the photos in it")
-            result = model.assess(f)
-        except PhoneIQAError as exc:
-            failed += 1
-            if args.json:
-                print(json.dumps({"file": f, "error": str(exc)}))
-            else:
-                print(f"error: {exc}", file=sys.stderr)
-            continue
-        if args.json:
+    results = _assess_each(model, files)
+    for f, result in zip(files, results, strict=True):
+        if isinstance(result, PhoneIQAError):
+            _print_error(f, result, args.json)
+        elif args.json:
             print(json.dumps({"file": f, **result.to_dict()}))
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
             levels = "  ".join(f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items())
             print(f"{f:<{width}}  {score:>5}  {levels}".rstrip())
-    return 1 if failed else 0
+    return 1 if any(isinstance(r, PhoneIQAError) for r in results) else 0
+
+
+def _assess_each(model: Any, files: list[str]) -> list[Any]:
+    """Each file's assessment, or the error naming it (in its place); a folder is pointed to the audit."""
+    readable = [f for f in files if not os.path.isdir(f)]
+    results = iter(model.assess(readable, errors="return") if readable else [])
+    return [
+        PhoneIQAError(f"{f}: a folder; `phoneiqa audit {f}` assesses the photos in it")
+        if os.path.isdir(f)
+        else next(results)
+        for f in files
+    ]
+
+
+def _print_error(file: str, error: Exception, as_json: bool, **fields: Any) -> None:
+    """One file's error: a JSON line on stdout under ``--json``, else ``error: ...`` on stderr."""
+    if as_json:
+        print(json.dumps({**fields, "file": file, "error": str(error)}))
+    else:
+        print(f"error: {error}", file=sys.stderr)
 
 
 @command("models", "list the shipped models", lambda p: None)
@@ -205,18 +216,14 @@ def _rank_args(p: argparse.ArgumentParser) -> None:
 
 @command("rank", "order shots of one scene best first", _rank_args)
 def _rank(args: argparse.Namespace) -> int:
-    import json
-
     from phoneiqa.loading import load
     from phoneiqa.rank import rank_order
 
     model = load(args.model)
+    results = zip(args.files, _assess_each(model, args.files), strict=True)
     assessed, failed = [], []
-    for f in args.files:
-        try:
-            assessed.append((f, model.assess(f)))
-        except PhoneIQAError as exc:
-            failed.append((f, str(exc)))
+    for f, result in results:
+        (failed if isinstance(result, PhoneIQAError) else assessed).append((f, result))
     order = rank_order([a for _, a in assessed])
     width = max(len(f) for f in args.files)
     if not args.json:
@@ -230,10 +237,7 @@ def _rank(args: argparse.Namespace) -> int:
             issues = ", ".join(f"{k}: {v}" for k, v in result.flagged().items()) or "none"
             print(f"{place:>4}  {f:<{width}}  {score:>5}  {issues}")
     for f, error in failed:
-        if args.json:
-            print(json.dumps({"rank": None, "file": f, "error": error}))
-        else:
-            print(f"error: {error}", file=sys.stderr)
+        _print_error(f, error, args.json, rank=None)
     return 1 if failed else 0
 
 

@@ -13,11 +13,12 @@ probabilities), then in input order.  A model without a score head ranks by the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phoneiqa.assess import assess
-from phoneiqa.assessment import Assessment, input_name
+from phoneiqa.assessment import Assessment, Assessor, input_name
 from phoneiqa.image import ImageInput
 from phoneiqa.loading import load
 
@@ -52,17 +53,22 @@ def rank_order(assessments: Sequence[Assessment]) -> list[int]:
     return sorted(range(len(assessments)), key=key)
 
 
-def rank(images: Sequence[ImageInput], model: str = "default", batch_size: int = 32) -> list[RankedShot]:
+def rank(
+    images: Sequence[ImageInput], model: str | os.PathLike | Assessor = "default", batch_size: int = 32
+) -> list[RankedShot]:
     """Assess the shots of one scene (paths or any input :func:`phoneiqa.assess` takes) and return them
     best first, each with its input position, name and assessment.
 
-    ``model``: a shipped model name or a checkpoint path (the default model is shared with
-    :func:`phoneiqa.assess`).  Raises :class:`phoneiqa.ImageError` naming an input that cannot be read.
+    ``model``: a loaded model (``phoneiqa.load(...)``, to rank many scenes without reloading it), a
+    shipped model name or a checkpoint path (``"default"`` is the model :func:`phoneiqa.assess`
+    shares).  Raises :class:`phoneiqa.ImageError` naming an input that cannot be read.
     """
     if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
         raise TypeError("rank() takes a list of shots; assess() takes one")
     images = list(images)
-    if model == "default":
+    if isinstance(model, Assessor):
+        results = model.assess(images, batch_size=batch_size)
+    elif model == "default":
         results = assess(images, batch_size=batch_size)
     else:
         results = load(model).assess(images, batch_size=batch_size)

@@ -70,6 +70,15 @@ def test_rank_of_a_ladder_follows_the_assessments(ladder):
     assert names.index(ladder[2]) < min(names.index(ladder[0]), names.index(ladder[4]))
 
 
+@pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
+def test_rank_takes_a_loaded_model(ladder):
+    model = phoneiqa.load("default", backend="torch")
+    by_model = [(r.index, r.assessment.score) for r in phoneiqa.rank(ladder, model=model)]
+    by_path = [(r.index, r.assessment.score) for r in phoneiqa.rank(ladder, model=str(pretrained_path("default")))]
+    assert [i for i, _ in by_model] == [i for i, _ in by_path]
+    assert [s for _, s in by_model] == pytest.approx([s for _, s in by_path], abs=1e-3)
+
+
 def test_rank_wants_a_list(ladder):
     with pytest.raises(TypeError, match="list of shots"):
         phoneiqa.rank(ladder[0])
