@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -51,16 +52,10 @@ def clive_split(out: Path, seed: int = 0, fraction: float = 0.2) -> None:
 def write_config(name: str, out: Path) -> Path:
     """The shipped recipe ``name`` (encoder, heads, optimisation) with this data set's files: ``out``."""
     recipe = json.loads((ROOT / "phoneiqa" / "pretrained" / f"{name}.json").read_text(encoding="utf-8"))
-    images = str(CLIVE.relative_to(ROOT.parent).as_posix())
+    images = os.path.relpath(CLIVE / "images", ROOT)  # the config's paths are relative to the repository root
     data = {
-        "train_data": [
-            {"csv": "runs/clive_split/all.csv", "images": f"../{images}/images"},
-            {"csv": "runs/graded/labels_train.csv"},
-        ],
-        "val_data": [
-            {"csv": "runs/clive_split/val.csv", "images": f"../{images}/images"},
-            {"csv": "runs/graded/labels_val.csv"},
-        ],
+        "train_data": [{"csv": "runs/clive_split/all.csv", "images": images}, {"csv": "runs/graded/labels_train.csv"}],
+        "val_data": [{"csv": "runs/clive_split/val.csv", "images": images}, {"csv": "runs/graded/labels_val.csv"}],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**data, **recipe}, indent=2) + "\n", encoding="utf-8")

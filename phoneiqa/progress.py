@@ -11,8 +11,8 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-    """Wrap ``items`` in a tqdm bar on a terminal; plain iteration otherwise."""
+def progress(items: Iterable[T], desc: str, total: int | None = None) -> tqdm:
+    """Wrap ``items`` in a tqdm bar, shown on a terminal only (``set_postfix`` and the rest work either way)."""
     return tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
 
 

@@ -291,9 +291,8 @@ def fit_head(
         value = validate(head, x_val, y_val)
         curves["train_loss"].append(total / len(x_train))
         curves["val"].append(value)
-        if hasattr(epochs, "set_postfix"):  # the bar shows on a terminal only
-            shown = {"loss": curves["train_loss"][-1], "val": value, "best": max(best, value)}
-            epochs.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
+        shown = {"loss": curves["train_loss"][-1], "val": value, "best": max(best, value)}
+        epochs.set_postfix({k: f"{v:.4f}" for k, v in shown.items()})
         if value > best:
             best, best_state, waited = value, copy.deepcopy(head.state_dict()), 0
         else:
