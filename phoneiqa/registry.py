@@ -34,6 +34,8 @@ class Registry(Generic[T]):
             if name in self._factories and self._factories[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._factories[name] = factory
+            if isinstance(factory, type):
+                factory.name = name  # type: ignore[attr-defined]  # the registered name is the class's name
             return factory
 
         return decorate

@@ -117,3 +117,25 @@ def test_a_bad_parameter_is_named_with_its_value(kind, name, arguments, message)
         else:
             create_encoder(name, **arguments)
     assert message in str(info.value)
+
+
+def test_a_head_is_named_by_its_registry_and_its_config_is_its_signature():
+    """``config`` holds every constructor parameter with the value given or its default (base classes'
+    too), so ``create_head(name, in_features=D, **head.config)`` rebuilds the same head."""
+    import inspect
+
+    from phoneiqa.heads import create_head
+
+    for name in list_heads():
+        assert HEADS.get(name).name == name
+    mlp = create_head("mlp", in_features=4, hidden=8)
+    assert mlp.config == {"hidden": 8, "dropout": 0.1}
+    hex_head = create_head("hex-linear", in_features=4, loss="nll")
+    base_defaults = {
+        k: p.default
+        for k, p in inspect.signature(HEADS.get("hex-linear").__mro__[1].__init__).parameters.items()
+        if k not in ("self", "in_features")
+    }
+    assert hex_head.config == {**base_defaults, "loss": "nll", "hidden": 0, "dropout": 0.1}
+    rebuilt = create_head("hex-linear", in_features=4, **hex_head.config)
+    assert rebuilt.config == hex_head.config and rebuilt.net[-1].out_features == hex_head.net[-1].out_features

@@ -221,7 +221,8 @@ def test_qcern_loss_on_any_batch_size(batch):
 def test_qcern_ablation_switches():
     x, y = synthetic(60, seed=8)
     head = create_head("qcern", in_features=32, **{**SMALL, "losses": {"mae": 1, "center": 0.5}})
-    assert head.config["losses"] == {"order": 0.0, "metric": 0.0, "center": 0.5, "mae": 1.0}
+    assert head.loss_weights == {"order": 0.0, "metric": 0.0, "center": 0.5, "mae": 1.0}
+    assert create_head("qcern", in_features=32, **head.config).loss_weights == head.loss_weights
     head.prepare(x, y)
     loss, parts = head.loss(x, y)
     assert set(parts) == {"center", "mae"}

@@ -31,7 +31,7 @@ def input_short_side(encoder: Encoder) -> int:
 class Encoder(nn.Module):
     """Base class of image encoders.
 
-    Subclasses set ``name`` (their registry name), ``feature_dim`` and ``preprocess``, and
+    Subclasses set ``feature_dim`` and ``preprocess`` (``name`` is set by the registry), and
     implement :meth:`forward` on a normalised batch ``[B, 3, H, W]``.  :meth:`encode` is the
     entry point used everywhere else: it takes decoded PIL images of any sizes.  Encoders are
     frozen feature extractors: they stay in eval mode whatever :meth:`train` asks, so a parent

@@ -80,8 +80,6 @@ class TextTower:
 class ClipEncoder(Encoder):
     """Frozen open_clip image tower; features are image embeddings (L2-normalised by default)."""
 
-    name = "clip"
-
     def __init__(
         self,
         model_name: str = "ViT-B-32",

@@ -47,7 +47,6 @@ class NumpyStatisticsEncoder(Encoder):
 class PhotometricEncoder(NumpyStatisticsEncoder):
     """Interpretable exposure, contrast and colour statistics (:data:`phoneiqa.photometric.FEATURE_NAMES`)."""
 
-    name = "photometric"
     feature_names = photometric.FEATURE_NAMES
     statistics = staticmethod(photometric.photometric_features)
     version = "stats2"  # 2: the numpy implementation
@@ -58,7 +57,6 @@ class ExposureEncoder(NumpyStatisticsEncoder):
     """Blown, clipped and crushed shares, highlight level and luminance quantiles in stops, lightness spread
     (:data:`phoneiqa.exposure.FEATURE_NAMES`): the evidence the issue definitions are written in."""
 
-    name = "exposure"
     feature_names = exposure.FEATURE_NAMES
     statistics = staticmethod(exposure.exposure_features)
     version = "exposure2"  # 2: highlight quantiles read off the 8-bit codes, as the definitions do

@@ -106,7 +106,6 @@ class SuperpixelEncoder(Encoder):
     the slots' maps flattened slot-major (see :meth:`layout`), each value in [0, 1].
     """
 
-    name = "slic"
     onnx_exportable = False
 
     def __init__(

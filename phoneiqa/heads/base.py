@@ -15,8 +15,10 @@ Everything ``predict`` needs must live in the head's ``state_dict`` (buffers inc
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -34,15 +36,55 @@ def check_parameter(head: str, name: str, value: Any, valid: bool, expected: str
 
 
 class Head(nn.Module):
-    """What every head has: its input width and the JSON-able constructor arguments it was built with."""
+    """What every head has: its input width and ``config``, the constructor arguments it was built with.
+
+    A head declares its parameters once, in its ``__init__`` signature: ``config`` is recorded from
+    the arguments of that call (defaults included, those of the base classes too), the way
+    scikit-learn's ``get_params`` reads an estimator's signature, so a subclass never repeats them to
+    ``super().__init__``.  Arguments named in ``unsaved`` (live objects such as an encoder) are left
+    out.  ``name`` is set by the registry (``@HEADS.register``).
+    """
 
     name: str = ""
     onnx_exportable: bool = True  # predict/potentials compile to ONNX for any batch (see phoneiqa.runtime)
+    unsaved: tuple[str, ...] = ()
 
-    def __init__(self, in_features: int, **config: Any) -> None:
+    def __init__(self, in_features: int) -> None:
         super().__init__()
         self.in_features = in_features
-        self.config: dict[str, Any] = dict(config)
+        self.config: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__dict__["__init__"])
+
+
+def _recording_arguments(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that, once it has run, adds its arguments (defaults applied) to ``self.config``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def __init__(self: Head, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for key, value in bound.arguments.items():
+            kind = signature.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD or key in ("self", "in_features") or key in self.unsaved:
+                continue  # keywords passed on to a base class were recorded by it
+            self.config[key] = _as_json(value)
+
+    return __init__
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` with tuples as lists, recursively: the form the config has after a JSON round trip."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
 
 
 class ScoreHead(Head):
@@ -67,8 +109,8 @@ class StandardisedScoreHead(ScoreHead):
     :meth:`predict`.
     """
 
-    def __init__(self, in_features: int, **config: Any) -> None:
-        super().__init__(in_features, **config)
+    def __init__(self, in_features: int) -> None:
+        super().__init__(in_features)
         self.register_buffer("score_mean", torch.zeros(()))
         self.register_buffer("score_std", torch.ones(()))
 

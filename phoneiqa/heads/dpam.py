@@ -113,7 +113,6 @@ class DPAMHead(StandardisedScoreHead):
     :meth:`predict` returns scores on the original scale, in eval mode.
     """
 
-    name = "dpam"
     needs_layout = True
 
     def __init__(
@@ -130,18 +129,7 @@ class DPAMHead(StandardisedScoreHead):
         plcc_weight: float = 1.0,
     ) -> None:
         layout = [[int(v) for v in shape] for shape in layout]
-        super().__init__(
-            in_features,
-            layout=layout,
-            superpixels=superpixels,
-            dim=dim,
-            heads=heads,
-            layers=layers,
-            n_distortion_tokens=n_distortion_tokens,
-            dropout=dropout,
-            mae_weight=mae_weight,
-            plcc_weight=plcc_weight,
-        )
+        super().__init__(in_features)
         if dim < 1 or heads < 1 or dim % heads:
             raise ValueError(f"dim must be a positive multiple of heads, got dim={dim}, heads={heads}")
         if layers < 0 or n_distortion_tokens < 1:

@@ -54,13 +54,10 @@ class _HexHead(IssueHead):
         gamma: float = 2.0,
         alpha: float | None = None,
         class_balanced: bool = False,
-        **config: Any,
     ) -> None:
         if loss not in _LOSSES:
             raise ValueError(f"unknown issue loss {loss!r}; choose from {', '.join(_LOSSES)}")
-        super().__init__(
-            in_features, spec=spec, loss=loss, gamma=gamma, alpha=alpha, class_balanced=class_balanced, **config
-        )
+        super().__init__(in_features)
         self.graph: HexGraph = load_graph(spec)
         self.register_buffer("node_weights", torch.ones(self.graph.n))
 
@@ -107,12 +104,10 @@ _LOSSES = {"focal_bce": _focal("focal_bce"), "focal_fidelity": _focal("focal_fid
 class HexLinearHead(_HexHead):
     """Linear (or one-hidden-layer) map from standardised features to the HEX node potentials."""
 
-    name = "hex-linear"
-
     def __init__(self, in_features: int, hidden: int = 0, dropout: float = 0.1, **config: Any) -> None:
         check_parameter("hex-linear", "hidden", hidden, isinstance(hidden, int) and hidden >= 0, "0 or more")
         check_parameter("hex-linear", "dropout", dropout, 0 <= dropout < 1, "in [0, 1)")
-        super().__init__(in_features, hidden=hidden, dropout=dropout, **config)
+        super().__init__(in_features, **config)
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
         layers: list[nn.Module] = [nn.Dropout(dropout)]
@@ -136,8 +131,8 @@ class HexCoOpHead(_HexHead):
     Training needs the CLIP encoder's text tower: pass ``encoder=`` (not stored in the config).
     """
 
-    name = "hex-coop"
     needs_encoder = True
+    unsaved = ("encoder",)
 
     def __init__(
         self,
@@ -148,7 +143,7 @@ class HexCoOpHead(_HexHead):
         encoder: nn.Module | None = None,
         **config: Any,
     ) -> None:
-        super().__init__(in_features, n_ctx=n_ctx, class_specific=class_specific, ctx_init=ctx_init, **config)
+        super().__init__(in_features, **config)
         self.log_alpha = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(20.0)))))
         self.bias = nn.Parameter(torch.zeros(self.graph.n))
         self.register_buffer("text_features", torch.zeros(self.graph.n, in_features))

@@ -19,12 +19,10 @@ class MLPHead(StandardisedScoreHead):
     :meth:`predict` returns scores on the original scale.  Config: ``hidden``, ``dropout``.
     """
 
-    name = "mlp"
-
     def __init__(self, in_features: int, hidden: int = 256, dropout: float = 0.1) -> None:
         check_parameter("mlp", "hidden", hidden, isinstance(hidden, int) and hidden >= 1, "a positive integer")
         check_parameter("mlp", "dropout", dropout, 0 <= dropout < 1, "in [0, 1)")
-        super().__init__(in_features, hidden=hidden, dropout=dropout)
+        super().__init__(in_features)
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
         self.net = nn.Sequential(

@@ -230,7 +230,6 @@ class QCERNHead(ScoreHead):
     ``metric``, ``center`` and ``mae`` (a missing name weighs 0; weight 0 switches a loss off).
     """
 
-    name = "qcern"
     onnx_exportable = False  # its inference groups (images with pivots and auxiliary images) follow the batch
 
     def __init__(
@@ -255,19 +254,8 @@ class QCERNHead(ScoreHead):
         check_parameter("qcern", "n_pivots", n_pivots, n_pivots >= 2, "at least 2")
         check_parameter("qcern", "n_images", n_images, n_images >= 1, "at least 1")
         check_parameter("qcern", "n_transformers", n_transformers, n_transformers >= 1, "at least 1")
-        super().__init__(
-            in_features,
-            width=width,
-            n_pivots=n_pivots,
-            n_images=n_images,
-            n_transformers=n_transformers,
-            heads=heads,
-            ff_mult=ff_mult,
-            dropout=dropout,
-            margin=margin,
-            pivot_placement=pivot_placement,
-            losses=weights,
-        )
+        super().__init__(in_features)
+        self.loss_weights = weights
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
         self.register_buffer("pivot_scores", torch.zeros(n_pivots))
@@ -336,7 +324,7 @@ class QCERNHead(ScoreHead):
             "center": lambda: center_loss(h, s, p, theta, valid),
             "mae": mae,
         }
-        weights = self.config["losses"]
+        weights = self.loss_weights
         parts = {name: term() for name, term in terms.items() if weights[name] > 0}
         total = sum(weights[name] * value for name, value in parts.items())
         return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -118,7 +118,6 @@ class QualityNetHead(StandardisedScoreHead):
     ``forward`` gives the scores on the original scale).
     """
 
-    name = "qualitynet"
     needs_layout = True
 
     def __init__(
@@ -146,15 +145,7 @@ class QualityNetHead(StandardisedScoreHead):
             raise ValueError(f"qualitynet: dropout must be in [0, 1), got {dropout}")
         if mae_weight < 0 or plcc_weight < 0 or mae_weight + plcc_weight == 0:
             raise ValueError(f"qualitynet: loss weights must be >= 0 and not both 0, got {mae_weight}, {plcc_weight}")
-        super().__init__(
-            in_features,
-            layout=[list(seg.shape) for seg in segments],
-            reduction=int(reduction),
-            hidden=hidden,
-            dropout=float(dropout),
-            mae_weight=float(mae_weight),
-            plcc_weight=float(plcc_weight),
-        )
+        super().__init__(in_features)
         self.segments = segments
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))

@@ -59,12 +59,10 @@ class ClosedFormScoreHead(ScoreHead):
 class RidgeHead(ClosedFormScoreHead):
     """Linear score head fitted by :meth:`prepare` (no gradient training); ``alphas``: candidate penalties."""
 
-    name = "ridge"
-
     def __init__(self, in_features: int, alphas: tuple[float, ...] | list[float] = DEFAULT_ALPHAS) -> None:
         if not alphas or min(alphas) <= 0:
             raise ValueError(f"alphas must be positive numbers, got {alphas}")
-        super().__init__(in_features, alphas=[float(a) for a in alphas])
+        super().__init__(in_features)
         self.register_buffer("feature_mean", torch.zeros(in_features, dtype=torch.float64))
         self.register_buffer("feature_std", torch.ones(in_features, dtype=torch.float64))
         self.register_buffer("weight", torch.zeros(in_features, dtype=torch.float64))
@@ -112,8 +110,6 @@ class KernelRidgeHead(ClosedFormScoreHead):
     training features (float32, ``n × n_features``).
     """
 
-    name = "kernel-ridge"
-
     def __init__(
         self,
         in_features: int,
@@ -122,7 +118,7 @@ class KernelRidgeHead(ClosedFormScoreHead):
     ) -> None:
         if not alphas or min(alphas) <= 0 or not widths or min(widths) <= 0:
             raise ValueError(f"alphas and widths must be positive numbers, got {alphas} and {widths}")
-        super().__init__(in_features, alphas=[float(a) for a in alphas], widths=[float(w) for w in widths])
+        super().__init__(in_features)
         self.register_buffer("feature_mean", torch.zeros(in_features))
         self.register_buffer("feature_std", torch.ones(in_features))
         self.register_buffer("support", torch.zeros(0, in_features))
