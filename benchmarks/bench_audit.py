@@ -65,7 +65,7 @@ def main() -> None:
             start = time.perf_counter()
             table = audit(tmp, workers=workers, batch_size=batch, cache=False, progress=False)
             rate = len(files) / (time.perf_counter() - start)
-            diff = float(np.abs(table["score"].to_numpy() - np.asarray(loop)).max())
+            diff = float(np.abs(np.asarray(table["score"], dtype=float) - np.asarray(loop)).max())
             rows.append((f"audit, {workers} workers, batch {batch}", rate, rate / loop_rate, diff))
 
     print(f"\n{os.cpu_count()} CPU cores; defaults: {default_workers()} workers, batch size {DEFAULT_BATCH_SIZE}")

@@ -12,12 +12,14 @@ For each model name, with its config ``phoneiqa/pretrained/<name>.json``:
    seed-0 20 % ``val.csv`` that the training record reports on (seen in training: a fit figure);
 3. ``phoneiqa train runs/<name>/config.json --out runs/<name>``: the recipe
    ``phoneiqa/pretrained/<name>.json`` (encoder, heads, optimisation; no data paths) with these files;
-4. with ``--install``, copies ``runs/<name>/model.pt`` to ``phoneiqa/pretrained/<name>.pt`` and
-   writes ``phoneiqa/pretrained/TRAINING-<name>.md`` from the metadata stored in the checkpoint.
+4. with ``--install``, copies ``runs/<name>/model.pt`` to ``phoneiqa/pretrained/<name>.pt``,
+   writes ``phoneiqa/pretrained/TRAINING-<name>.md`` from the metadata stored in the checkpoint, and
+   compiles every shipped model into the packed runtime form the package loads without torch
+   (``<name>.onnx``, ``<name>.runtime.json``, shared ``weights-<i>.npz``: ``phoneiqa.runtime.pack_runtimes``).
 
 Run from the repository root.  The checkpoint records the command, the config, the hashes of the
 training and validation data and the validation metrics; the TRAINING files list them for the
-shipped files.  ``--record-only`` rewrites them from the shipped files.
+shipped files.  ``--record-only`` rewrites them and the packed runtimes from the shipped files.
 """
 
 from __future__ import annotations
@@ -118,6 +120,22 @@ captures, an independent generator) give unbiased figures.
     out.write_text(text, encoding="utf-8")
 
 
+def pack_shipped(pretrained: Path) -> None:
+    """Compile every shipped checkpoint and write them together in the packed runtime form."""
+    from phoneiqa.model import Model
+    from phoneiqa.runtime import compile_model, pack_runtimes
+
+    compiled = {}
+    for checkpoint in sorted(pretrained.glob("*.pt")):
+        graph, spec = compile_model(Model.load(checkpoint))
+        spec["checkpoint_sha256"] = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        compiled[checkpoint.stem] = (graph, spec)
+    for old in pretrained.glob("weights-*.npz"):
+        old.unlink()
+    for spec_file in pack_runtimes(compiled, pretrained).values():
+        print(f"{spec_file.with_name(spec_file.name.replace('.runtime.json', '.onnx'))} and {spec_file.name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["default", "accurate"], help="names of configs to train")
@@ -142,6 +160,8 @@ def main() -> None:
             shutil.copyfile(ROOT / "runs" / name / "model.pt", shipped)
         write_record(shipped, pretrained / f"TRAINING-{name}.md")
         print(f"{shipped} and its TRAINING-{name}.md")
+    if args.install or args.record_only:
+        pack_shipped(pretrained)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from phoneiqa.assess import assess
 from phoneiqa.assessment import Assessment, Assessor
 from phoneiqa.audit import audit
 from phoneiqa.errors import ConfigError, DataFormatError, ImageError, ModelNotFoundError, PhoneIQAError
+from phoneiqa.extras import MissingExtraError, needs_extras
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
 from phoneiqa.loading import list_models, load
 from phoneiqa.rank import RankedShot, rank
@@ -32,7 +33,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """The torch-dependent parts of the API, imported on first access."""
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        with needs_extras(f"phoneiqa.{name}"):
+            return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'phoneiqa' has no attribute {name!r}")
 
 
@@ -46,6 +48,7 @@ __all__ = [
     "DataSource",
     "HeadConfig",
     "ImageError",
+    "MissingExtraError",
     "ModelNotFoundError",
     "PhoneIQAError",
     "RankedShot",

@@ -10,23 +10,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from phoneiqa.audit_pipeline import (
     DEFAULT_BATCH_SIZE,
+    AuditTable,
     Outcome,
     assess_files,
     discover,
-    failed_rows,
     make_table,
     model_id,
     open_cache,
 )
 from phoneiqa.errors import ConfigError
 from phoneiqa.loading import load
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 EXECUTORS = ("local", "ray")
 """Where an audit runs: processes on this machine with the result cache, or a Ray cluster."""
@@ -45,17 +41,17 @@ def audit(
     progress: bool | None = None,
     executor: str = "local",
     concurrency: int | None = None,
-) -> pd.DataFrame:
-    """Assess every image under ``paths``; one row per file, sorted by path.
+) -> AuditTable:
+    """Assess every image under ``paths``: an :class:`~phoneiqa.audit_pipeline.AuditTable`, one row per
+    file, sorted by path.
 
-    Columns: ``path``, ``score``, one per issue the model reports (its label spec's keys, in order:
-    :func:`~phoneiqa.audit_pipeline.label_columns`), ``error``.  ``score`` is NaN and the levels ``<NA>`` for files that
-    failed; ``error`` says why (empty for the others; :func:`~phoneiqa.audit_pipeline.failed_rows` is the
-    one definition of a
-    failure, so a model without a score head has NaN scores and no failures).  ``probabilities``
-    adds ``p_<label>`` columns, the probability that the issue is present (level ≥ 1);
-    ``thumbnails`` adds a ``thumbnail`` column of small JPEGs (bytes, for
-    :func:`phoneiqa.report_html.write_html`).
+    Columns: ``path``, ``score``, one per issue the model reports (its label spec's keys, in order),
+    ``error``.  ``score`` and the levels are ``None`` for files that failed; ``error`` says why (empty
+    for the others; ``table.failed()`` is the one definition of a failure, so a model without a score
+    head has ``None`` scores and no failures).  ``probabilities`` adds ``p_<label>`` columns, the
+    probability that the issue is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of
+    small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`).  ``table.to_pandas()`` gives a
+    DataFrame (the ``pandas`` extra).
 
     ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
     ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
@@ -102,13 +98,7 @@ def audit(
     finally:
         if store is not None:
             store.close()
-    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails, labels)
-    failed = int(failed_rows(table).sum())
-    table.attrs.update(
-        model=identity,
-        from_cache=from_cache,
-        assessed=len(entries) - from_cache - failed,
-        failed=failed,
-        seconds=time.perf_counter() - start,
+    paths = [e.path for e in entries]
+    return make_table(
+        paths, outcomes, probabilities, thumbnails, labels, model=identity, from_cache=from_cache, started=start
     )
-    return table

@@ -1,7 +1,7 @@
 """The parts of a photo-library audit: discovery, decoding, batches, the table, the reports, the summary.
 
 >>> table = phoneiqa.audit(["~/Pictures/phone"])       # doctest: +SKIP
->>> table.columns.tolist()                              # doctest: +SKIP
+>>> table.columns                                       # doctest: +SKIP
 ['path', 'score', 'bright', 'dark', 'low_contrast', 'high_contrast', 'overexposed', 'over_suppressed', 'error']
 
 Folders are searched recursively for image files (:data:`IMAGE_SUFFIXES`); files named
@@ -16,9 +16,11 @@ never stops the audit.  :func:`write_report` writes the table as CSV, Parquet or
 from __future__ import annotations
 
 import collections
+import csv
 import errno
 import io
 import json
+import math
 import os
 import signal
 import stat
@@ -27,17 +29,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image
 
 from phoneiqa.assessment import Assessment, Assessor, unchanged
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
+from phoneiqa.extras import require
 from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
@@ -49,7 +53,7 @@ IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
 )
 """File suffixes (any case) an audit looks for inside folders."""
-REPORT_FORMATS = (".csv", ".parquet", ".jsonl")
+REPORT_FORMATS = (".csv", ".jsonl", ".parquet")
 THUMBNAIL_SIZE = 160
 DEFAULT_BATCH_SIZE = 8
 """Photos per model call and per cache commit (at most this many are lost to a kill)."""
@@ -326,53 +330,109 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+@dataclass
+class AuditTable:
+    """What an audit returns: one row per file, columns of plain Python values (``None`` where unknown).
+
+    Columns, in order: ``path``; ``score`` (``None`` for failed files and for models without a score);
+    one column per issue label of the model, its level 0..3 (:attr:`labels`); ``error`` (``""`` when
+    the file was assessed: :meth:`failed` is the one definition of a failure); with probabilities,
+    ``p_<label>`` = P(level >= normal); with thumbnails, ``thumbnail`` (JPEG bytes).  ``table["score"]``
+    is a column as a list, :meth:`rows` the rows as dicts, :meth:`to_pandas` a DataFrame (needs the
+    ``pandas`` extra).  ``attrs``: the model id and the counts (assessed, from the cache, failed, seconds).
+    """
+
+    data: dict[str, list[Any]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.data)
+
+    @property
+    def labels(self) -> list[str]:
+        """The issue columns: those between ``score`` and ``error``, the model's labels."""
+        columns = self.columns
+        return columns[columns.index("score") + 1 : columns.index("error")]
+
+    def __len__(self) -> int:
+        return len(self.data["path"])
+
+    def __getitem__(self, column: str) -> list[Any]:
+        return self.data[column]
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.data
+
+    def failed(self) -> list[bool]:
+        """Which rows are failed files: those with an error message."""
+        return [bool(error) for error in self.data["error"]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts, column -> value."""
+        return [dict(zip(self.data, values, strict=True)) for values in zip(*self.data.values(), strict=True)]
+
+    def drop(self, *columns: str) -> AuditTable:
+        """A copy without ``columns`` (those it lacks are ignored)."""
+        return AuditTable({k: v for k, v in self.data.items() if k not in columns}, dict(self.attrs))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (levels as nullable ``Int64``, ``attrs`` copied)."""
+        pd = require("pandas", "AuditTable.to_pandas")
+        dtypes = {"score": "float64", **dict.fromkeys(self.labels, "Int64")}
+        dtypes.update({c: "float64" for c in self.columns if c.startswith("p_")})
+        frame = pd.DataFrame({c: pd.Series(v, dtype=dtypes.get(c, object)) for c, v in self.data.items()})
+        frame.attrs.update(self.attrs)
+        return frame
+
+
 def make_table(
     paths: Sequence[str],
     outcomes: dict[str, Outcome],
     probabilities: bool,
     thumbnails: bool,
     labels: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """The audit table of ``paths`` (already sorted) from each one's outcome.
+    *,
+    model: str = "",
+    from_cache: int = 0,
+    started: float | None = None,
+) -> AuditTable:
+    """The audit table of ``paths`` (already sorted) from each one's outcome, with its ``attrs``: the
+    ``model`` id, ``from_cache`` (files whose results came from the cache), ``assessed`` (now),
+    ``failed`` and the ``seconds`` since ``started`` (a :func:`time.perf_counter` value).
 
     ``labels``: the model's issue keys; by default those of the first assessment (every assessment
     of one model has the same keys), none when no file was assessed.
     """
-    import pandas as pd
-
     results = [outcomes[p] for p in paths]
     done = [o.assessment for o in results]
     if labels is None:
         labels = next((tuple(a.issues) for a in done if a is not None), ())
-    columns: dict[str, Any] = {
-        "path": pd.Series(paths, dtype=object),
-        "score": pd.Series([a.score if a else None for a in done], dtype="float64"),
-    }
+    columns: dict[str, list[Any]] = {"path": list(paths), "score": [_number(a.score) if a else None for a in done]}
     for label in labels:
-        columns[label] = pd.Series([a.issues.get(label) if a else None for a in done], dtype="Int64")
-    columns["error"] = pd.Series([o.error for o in results], dtype=object)
+        columns[label] = [a.issues.get(label) if a else None for a in done]
+    columns["error"] = [o.error for o in results]
     if probabilities:
         for label in labels:
-            values = [1.0 - a.probabilities[label][0] if a and label in a.probabilities else None for a in done]
-            columns[f"p_{label}"] = pd.Series(values, dtype="float64")
+            columns[f"p_{label}"] = [
+                1.0 - float(a.probabilities[label][0]) if a and label in a.probabilities else None for a in done
+            ]
     if thumbnails:
-        columns["thumbnail"] = pd.Series([o.thumbnail for o in results], dtype=object)
-    return pd.DataFrame(columns)
+        columns["thumbnail"] = [o.thumbnail for o in results]
+    failed = sum(bool(o.error) for o in results)
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    attrs = {"model": model, "from_cache": from_cache, "assessed": len(paths) - from_cache - failed}
+    return AuditTable(columns, {**attrs, "failed": failed, "seconds": seconds})
 
 
-def label_columns(table: pd.DataFrame) -> list[str]:
-    """The issue columns of an audit table: those between ``score`` and ``error``, the model's labels."""
-    columns = list(table.columns)
-    return columns[columns.index("score") + 1 : columns.index("error")]
+def _number(value: float | None) -> float | None:
+    """A float, ``None`` for NaN (a model without a score head scores NaN)."""
+    return None if value is None or math.isnan(value) else float(value)
 
 
-def failed_rows(table: pd.DataFrame) -> pd.Series:
-    """Which rows of an audit table are failed files: those with an error message (the one definition)."""
-    return table["error"].fillna("").astype(str).ne("")
-
-
-def write_report(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write an audit table by the file's suffix: ``.csv``, ``.parquet`` or ``.jsonl`` (without thumbnails).
+def write_report(table: AuditTable, path: str | os.PathLike) -> Path:
+    """Write an audit table by the file's suffix: ``.csv``, ``.jsonl`` or ``.parquet`` (the ``pandas``
+    extra), without thumbnails; an unknown value is an empty CSV cell, ``null`` in JSON.
 
     Written to a temporary file first, so an existing report is never left half-written.
     """
@@ -380,52 +440,54 @@ def write_report(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     suffix = out.suffix.lower()
     if suffix not in REPORT_FORMATS:
         raise ValueError(f"{out}: unknown report format {suffix or '(none)'!r}; use one of {', '.join(REPORT_FORMATS)}")
-    table = table.drop(columns=["thumbnail"], errors="ignore")
+    table = table.drop("thumbnail")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if suffix == ".csv":
-            table.to_csv(tmp, index=False)
+            with tmp.open("w", encoding="utf-8", newline="") as f:
+                writer = csv.writer(f, lineterminator="\n")
+                writer.writerow(table.columns)
+                writer.writerows(["" if v is None else v for v in row.values()] for row in table.rows())
         elif suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
+            table.to_pandas().to_parquet(tmp, index=False)
         else:
-            records = table.astype(object).where(table.notna(), None).to_dict("records")
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table.rows()), encoding="utf-8")
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
 
 
-def summarize(table: pd.DataFrame, max_failures: int = 10) -> str:
+def summarize(table: AuditTable, max_failures: int = 10) -> str:
     """A few lines describing an audit: files, counts per issue and level, score spread, failures."""
-    failed_mask = failed_rows(table)
-    ok, failed = table[~failed_mask], table[failed_mask]
+    failed_mask = table.failed()
+    ok = [row for row, bad in zip(table.rows(), failed_mask, strict=True) if not bad]
+    failed = [row for row, bad in zip(table.rows(), failed_mask, strict=True) if bad]
     attrs = table.attrs
     if "from_cache" in attrs:  # as table.attrs count: assessed now, results from the cache, failed
         lines = [
             f"{len(table)} files: {attrs['assessed']} assessed, {attrs['from_cache']} from the cache, "
             f"{len(failed)} failed ({attrs['seconds']:.1f} s)"
         ]
-    else:  # a table read back from a report: which results came from a cache is not known
+    else:  # a table without an audit's counts: which results came from a cache is not known
         lines = [f"{len(table)} files: {len(ok)} with results, {len(failed)} failed"]
-    labels = label_columns(table)
-    if len(ok) and labels:
+    if ok and table.labels:
         lines.append(f"{'issue':<16}{'normal':>8}{'severe':>8}{'blocking':>10}{'any':>8}")
-        for label in labels:
-            counts = [int((ok[label] == level).sum()) for level in (1, 2, 3)]
+        for label in table.labels:
+            counts = [sum(row[label] == level for row in ok) for level in (1, 2, 3)]
             lines.append(f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}")
-    scores = ok["score"].dropna()
+    scores = np.array([row["score"] for row in ok if row["score"] is not None], dtype=float)
     if len(scores):
-        q = scores.quantile([0.0, 0.1, 0.5, 0.9, 1.0]).tolist()
+        q = np.quantile(scores, [0.0, 0.1, 0.5, 0.9, 1.0]).tolist()
         lines.append("score: min {:.1f}, 10% {:.1f}, median {:.1f}, 90% {:.1f}, max {:.1f}".format(*q))
         counts = [int(((scores >= lo) & ((scores < lo + 10) | (lo == 90))).sum()) for lo in range(0, 100, 10)]
         width = max(counts)
         for lo, count in zip(range(0, 100, 10), counts, strict=True):
             bar = "#" * round(40 * count / width) if width else ""
             lines.append(f"  {lo:>3}-{lo + 10:<3} {count:>6} {bar}")
-    if len(failed):
+    if failed:
         lines.append(f"failed ({len(failed)}):")
-        lines += [f"  {row.path}: {row.error}" for row in failed.head(max_failures).itertuples()]
+        lines += [f"  {row['path']}: {row['error']}" for row in failed[:max_failures]]
         if len(failed) > max_failures:
             lines.append(f"  ... and {len(failed) - max_failures} more (see the report's error column)")
     return "\n".join(lines)

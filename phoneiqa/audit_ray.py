@@ -31,19 +31,19 @@ from typing import TYPE_CHECKING, Any
 from phoneiqa.assessment import Assessment
 from phoneiqa.audit_pipeline import (
     DEFAULT_BATCH_SIZE,
+    AuditTable,
     Outcome,
     assess_prepared,
     decode,
     discover,
-    failed_rows,
     make_table,
     model_id,
 )
+from phoneiqa.extras import require
 from phoneiqa.loading import BACKENDS, PRETRAINED
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
 NOT_RETURNED = "not read by Ray (removed during the audit?)"
 """The error of a file Ray gave no row for: it skips paths missing when it lists the files."""
@@ -58,7 +58,7 @@ def audit_ray(
     thumbnails: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int | None = None,
-) -> pd.DataFrame:
+) -> AuditTable:
     """Assess every image under ``paths`` on Ray; the table of :func:`phoneiqa.audit.audit`.
 
     ``model``, ``backend``, ``probabilities``, ``thumbnails``: as there.  ``batch_size``: files per
@@ -68,11 +68,8 @@ def audit_ray(
     written.  ``ray.init()`` is called only when Ray is not initialised yet (see the module's
     docstring).  ``table.attrs`` as the local audit's (``from_cache`` is always 0).
     """
-    try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise ImportError("the Ray audit needs Ray: pip install 'phoneiqa[ray]'") from exc
+    ray = require("ray", "the Ray audit")
+    require("ray.data", "the Ray audit")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if concurrency is not None and concurrency < 1:
@@ -115,12 +112,7 @@ def audit_ray(
         for found in by_absolute.values():
             for path in found:
                 outcomes.setdefault(path, Outcome(error=NOT_RETURNED))
-    table = make_table([e.path for e in entries], outcomes, probabilities, thumbnails)
-    failed = int(failed_rows(table).sum())
-    table.attrs.update(
-        model=identity, from_cache=0, assessed=len(entries) - failed, failed=failed, seconds=time.perf_counter() - start
-    )
-    return table
+    return make_table([e.path for e in entries], outcomes, probabilities, thumbnails, model=identity, started=start)
 
 
 def _absolute(path: str) -> str:

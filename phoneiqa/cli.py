@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phoneiqa.errors import PhoneIQAError
+from phoneiqa.extras import needs_extras
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
@@ -289,19 +290,17 @@ def _audit(args: argparse.Namespace) -> int:
         from phoneiqa.report_html import write_html
 
         thumbs = dict(zip(table["path"], table["thumbnail"], strict=True))
-        write_html(table.drop(columns="thumbnail"), args.html, thumbnails=thumbs)
+        write_html(table.drop("thumbnail"), args.html, thumbnails=thumbs)
     print(summarize(table))
     written = [f for f in (args.out, args.html) if f]
     if written:
         print(f"report: {', '.join(written)}")
-    return 1 if (table["error"] != "").any() else 0
+    return 1 if any(table.failed()) else 0
 
 
 def sample_photo() -> str:
-    """Path of the real photo scikit-learn ships (``sklearn.datasets.load_sample_image("china.jpg")``)."""
-    import sklearn.datasets
-
-    return str(Path(sklearn.datasets.__file__).parent / "images" / "china.jpg")
+    """Path of the real photo shipped in the package (``phoneiqa/samples/README.md`` credits it)."""
+    return str(Path(__file__).resolve().parent / "samples" / "china.jpg")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -322,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``phoneiqa`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with needs_extras(f"phoneiqa {args.command}"):
+            return args.run(args)
     except (PhoneIQAError, FileNotFoundError) as exc:  # bad input, config or missing file: one line, no traceback
         print(f"phoneiqa {args.command}: error: {exc}", file=sys.stderr)
         return 2

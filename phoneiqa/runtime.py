@@ -21,9 +21,10 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from hexgraph import median_levels
 from phoneiqa.assessment import Assessment, Assessor, make_assessments
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.exposure import exposure_features
+from phoneiqa.extras import needs_extras
 from phoneiqa.labels import load_graph
 from phoneiqa.photometric import photometric_features
 from phoneiqa.preprocess import Preprocess, batches_by_key, resize_image
@@ -66,13 +68,23 @@ class Runtime(Assessor):
     threads (default: all cores).  Safe to call from several threads at once.
     """
 
-    def __init__(self, onnx: bytes | str | os.PathLike, spec: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(
+        self,
+        onnx: bytes | str | os.PathLike,
+        spec: dict[str, Any],
+        threads: int | None = None,
+        weights: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if weights:  # a packed graph's external initializers (see pack_runtimes), kept alive with the session
+            self._weights = {name: np.ascontiguousarray(w, dtype=np.float32) for name, w in weights.items()}
+            values = [ort.OrtValue.ortvalue_from_numpy(w) for w in self._weights.values()]
+            options.add_external_initializers(list(self._weights), values)
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.parts: list[Part] = [
@@ -164,6 +176,7 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
             dynamic_axes={**dynamic, **{o: {0: "batch"} for o in outputs}},
             opset_version=OPSET,
             dynamo=False,
+            do_constant_folding=False,  # ONNX Runtime folds at load; folding here stores transposed weight copies
         )
     spec = {
         "format": FORMAT,
@@ -221,8 +234,10 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
     if (folder / "spec.json").is_file() and (folder / "model.onnx").is_file():
         spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
         return Runtime(folder / "model.onnx", spec, threads)
-    from phoneiqa.model import Model
     from phoneiqa.progress import note
+
+    with needs_extras(f"compiling {Path(checkpoint).name} for the torch-free runtime"):
+        from phoneiqa.model import Model
 
     note(f"phoneiqa: compiling {Path(checkpoint).name} into the torch-free runtime (once, about 10 s; cached)")
     model = Model.load(checkpoint)
@@ -241,6 +256,67 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
     except OSError as exc:
         warnings.warn(f"cannot cache the compiled model in {folder} ({exc}); it will be compiled again", stacklevel=2)
     return runtime
+
+
+PACK_MIN_SIZE = 16384
+"""Float32 initializers with at least this many values are stored outside a packed graph, as float16."""
+SHARD_BYTES = 16 * 2**20
+
+
+def pack_runtimes(compiled: Mapping[str, tuple[bytes, dict[str, Any]]], folder: Path) -> dict[str, Path]:
+    """Write compiled models (name -> :func:`compile_model`'s graph and spec) into ``folder`` in the packed
+    form the package ships: ``<name>.onnx`` holds each graph with its large weights declared external,
+    ``<name>.runtime.json`` its spec and where those weights are, and ``weights-<i>.npz`` (shared by all
+    the models, each under :data:`SHARD_BYTES`) every distinct large weight once, as float16.  Halving
+    the weights moves scores by a few hundredths of a point (``tests/test_pretrained.py`` bounds it).
+    Needs the ``onnx`` package (build time only); :func:`load_packed` reads the result without it.
+    Returns the spec file of each model."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    shards: list[dict[str, np.ndarray]] = [{}]
+    where: dict[str, tuple[int, str]] = {}  # digest of the float16 values -> (shard, key)
+    out = {}
+    for name, (graph_bytes, spec) in compiled.items():
+        model = onnx.load_from_string(graph_bytes)
+        external = {}
+        for init in model.graph.initializer:
+            if init.data_type != TensorProto.FLOAT or math.prod(init.dims) < PACK_MIN_SIZE:
+                continue
+            values = numpy_helper.to_array(init).astype(np.float16)
+            digest = hashlib.sha256(values.tobytes() + str(values.shape).encode()).hexdigest()[:16]
+            if digest not in where:
+                if sum(v.nbytes for v in shards[-1].values()) + values.nbytes > SHARD_BYTES:
+                    shards.append({})
+                shards[-1][digest] = values
+                where[digest] = (len(shards) - 1, digest)
+            shard, key = where[digest]
+            external[init.name] = [f"weights-{shard}.npz", key]
+            init.ClearField("raw_data")
+            init.ClearField("float_data")
+            init.data_location = TensorProto.EXTERNAL
+            entry = init.external_data.add()
+            entry.key, entry.value = "location", f"weights-{shard}.npz"
+        (folder / f"{name}.onnx").write_bytes(model.SerializeToString())
+        out[name] = folder / f"{name}.runtime.json"
+        out[name].write_text(json.dumps({**spec, "external": external}, indent=1) + "\n", encoding="utf-8")
+    for i, shard in enumerate(shards):
+        np.savez(folder / f"weights-{i}.npz", **shard)
+    return out
+
+
+def load_packed(spec_file: Path, threads: int | None = None) -> Runtime:
+    """A model written by :func:`pack_runtimes`: its graph, with its external weights read from the
+    shards beside it (as float32).  Needs numpy and ONNX Runtime only."""
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    weights: dict[str, np.ndarray] = {}
+    by_shard: dict[str, list[tuple[str, str]]] = {}
+    for name, (shard, key) in spec.get("external", {}).items():
+        by_shard.setdefault(shard, []).append((name, key))
+    for shard, entries in by_shard.items():
+        with np.load(spec_file.parent / shard) as arrays:
+            weights.update({name: arrays[key].astype(np.float32) for name, key in entries})
+    return Runtime(spec_file.with_name(spec_file.name.replace(".runtime.json", ".onnx")), spec, threads, weights)
 
 
 def _input_names(kinds: Sequence[str]) -> list[str]:

@@ -138,11 +138,10 @@ def test_compiled_runtime_agrees_with_pytorch(model, photos, tmp_path):
     assert (tmp_path / "runtime").is_dir()  # compiled once, cached for the next process
 
 
-def test_cached_runtime_assesses_without_importing_torch(model, tmp_path):
-    """After the first compile, a fresh process assesses a photo with numpy, Pillow and ONNX Runtime only
-    (neither torch nor pandas, which with pyarrow alone would add some 70 MB)."""
+def test_shipped_model_assesses_without_compiling_or_importing_torch(model, tmp_path):
+    """A fresh process with an empty cache assesses a photo with numpy, Pillow and ONNX Runtime only: the
+    shipped model is precompiled (nothing is written to the cache), neither torch nor pandas is imported."""
     pytest.importorskip("onnxruntime")
-    load_runtime(pretrained_path("default"), cache_dir=tmp_path)
     code = (
         f"import sys, phoneiqa; a = phoneiqa.assess({sample_photo()!r}); "
         "print(type(phoneiqa.load()).__name__, {'torch', 'pandas'} & set(sys.modules) == set(), a.score)"
@@ -150,8 +149,8 @@ def test_cached_runtime_assesses_without_importing_torch(model, tmp_path):
     env = {**os.environ, "PHONEIQA_CACHE": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     kind, lean, score = out.stdout.split()
-    assert (kind, lean) == ("Runtime", "True")
-    assert float(score) == pytest.approx(model.assess(sample_photo()).score, abs=1e-3)
+    assert (kind, lean) == ("Runtime", "True") and not any(tmp_path.iterdir())
+    assert float(score) == pytest.approx(model.assess(sample_photo()).score, abs=0.05)  # float16 weights
 
 
 def test_default_model_loads_and_runs_without_network(monkeypatch, photos):
@@ -205,7 +204,7 @@ def test_cli_assess_table_json_and_failures(tmp_path, capsys):
     lines = [json.loads(line) for line in out.out.splitlines()]
     assert lines[0]["file"] == str(broken) and "empty" in lines[0]["error"]
     assert lines[1]["file"] == sample_photo() and set(lines[1]["issues"]) == set(phoneiqa.LABELS)
-    assert lines[1]["score"] == pytest.approx(phoneiqa.assess(sample_photo()).score, abs=1e-3)
+    assert lines[1]["score"] == pytest.approx(phoneiqa.assess(sample_photo()).score, abs=0.05)  # float16 packed weights
 
 
 def test_api_functions_are_not_shadowed_by_their_modules():
@@ -267,7 +266,7 @@ def test_without_onnxruntime_the_default_backend_falls_back_to_pytorch(monkeypat
     with pytest.warns(UserWarning, match="running in PyTorch, onnxruntime is not installed"):
         model = phoneiqa.load("default")
     assert isinstance(model, phoneiqa.model.Model)
-    assert model.assess(sample_photo()).score == pytest.approx(compiled.score, abs=1e-3)
+    assert model.assess(sample_photo()).score == pytest.approx(compiled.score, abs=0.05)  # float16 packed weights
     with pytest.raises(ImportError, match="needs onnxruntime"):
         phoneiqa.load("default", backend="onnx")
 

@@ -22,7 +22,7 @@ from sklearn.datasets import load_sample_image
 
 import phoneiqa
 from phoneiqa.audit import audit
-from phoneiqa.audit_pipeline import decode, file_key, find_images, summarize, write_report
+from phoneiqa.audit_pipeline import AuditTable, decode, file_key, find_images, summarize, write_report
 from phoneiqa.labels import LABELS
 from phoneiqa.loading import model_file
 
@@ -80,7 +80,9 @@ def model():
 
 def test_every_file_gets_a_row_with_its_result_or_its_reason(library, model):
     folder, photos, bad = library
-    table = audit(folder, workers=1, cache=False, probabilities=True)
+    result = audit(folder, workers=1, cache=False, probabilities=True)
+    table = result.to_pandas()
+    assert result.columns == table.columns.tolist()
     assert table.columns.tolist() == ["path", "score", *LABELS, "error", *(f"p_{k}" for k in LABELS)]
     assert table["path"].tolist() == sorted(str(p) for p in [*photos, *(folder / name for name in bad)])
     for name, word in bad.items():
@@ -95,12 +97,13 @@ def test_every_file_gets_a_row_with_its_result_or_its_reason(library, model):
         assert {k: int(row[k]) for k in LABELS} == expected.issues
         assert [row[f"p_{k}"] for k in LABELS] == pytest.approx([1 - expected.probabilities[k][0] for k in LABELS])
     assert table.attrs["failed"] == len(bad) and table.attrs["assessed"] == len(photos)
+    assert result.failed() == [path.name in bad for path in map(Path, result["path"])]
 
 
 def test_worker_processes_give_the_same_table_as_decoding_in_process(library):
     folder, _, _ = library
     in_workers = audit(folder, workers=2, batch_size=3, cache=False)
-    pd.testing.assert_frame_equal(in_workers, audit(folder, workers=0, cache=False))
+    assert in_workers.data == audit(folder, workers=0, cache=False).data
 
 
 def test_missing_paths_and_explicit_files_are_reported(library, tmp_path):
@@ -108,8 +111,8 @@ def test_missing_paths_and_explicit_files_are_reported(library, tmp_path):
     odd = tmp_path / "photo.dat"  # named explicitly, so read whatever its suffix
     odd.write_bytes(photos[1].read_bytes())
     table = audit([str(tmp_path / "missing"), odd], workers=0, cache=False)
-    assert table["error"].tolist() == ["no such file or folder", ""]
-    assert not np.isnan(table["score"].iloc[1])
+    assert table["error"] == ["no such file or folder", ""]
+    assert table["score"][0] is None and 0 <= table["score"][1] <= 100
 
 
 def test_unreadable_files_and_folders_are_reported_as_permission_denied(library, open_tmp_path, unprivileged):
@@ -142,13 +145,13 @@ def test_second_audit_comes_from_the_cache_and_changed_files_are_assessed_again(
     first = audit(folder, workers=0, cache=cache)
     second = audit(folder, workers=0, cache=cache)
     assert (first.attrs["from_cache"], second.attrs["from_cache"]) == (0, 6)
-    pd.testing.assert_frame_equal(first, second)
+    assert first.data == second.data
 
     changed = photos[2]
     Image.open(photos[1]).save(changed, quality=90)  # other content, new size and mtime
     third = audit(folder, workers=0, cache=cache)
     assert third.attrs["from_cache"] == 5
-    row = third[third["path"] == str(changed)].iloc[0]
+    row = next(r for r in third.rows() if r["path"] == str(changed))
     assert row["score"] == pytest.approx(model.assess(str(changed)).score, abs=1e-4)
     other = audit(folder, workers=0, cache=cache, model=model_file("default"))
     assert other.attrs["from_cache"] == 6  # the same checkpoint named by its path shares the cache
@@ -157,8 +160,8 @@ def test_second_audit_comes_from_the_cache_and_changed_files_are_assessed_again(
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_reports_read_back_as_the_table(library, tmp_path, suffix):
     folder, _, _ = library
-    table = audit(folder, workers=0, cache=False, probabilities=True)
-    path = write_report(table, tmp_path / f"report{suffix}")
+    result = audit(folder, workers=0, cache=False, probabilities=True)
+    path, table = write_report(result, tmp_path / f"report{suffix}"), result.to_pandas()
     if suffix == ".csv":
         back = pd.read_csv(path)
     elif suffix == ".parquet":
@@ -171,7 +174,7 @@ def test_reports_read_back_as_the_table(library, tmp_path, suffix):
     for column in table.columns.drop(["path", "error"]):
         np.testing.assert_allclose(back[column].astype(float), table[column].astype(float), rtol=1e-12)
     with pytest.raises(ValueError, match=r"report\.xlsx: unknown report format"):
-        write_report(table, tmp_path / "report.xlsx")
+        write_report(result, tmp_path / "report.xlsx")
 
 
 def test_summary_counts_match_the_table(library):
@@ -180,11 +183,10 @@ def test_summary_counts_match_the_table(library):
     text = summarize(table)
     assert text.startswith(f"{len(table)} files: {len(table) - len(bad)} assessed, 0 from the cache, {len(bad)} failed")
     assert table.attrs["assessed"] == len(table) - len(bad) and table.attrs["from_cache"] == 0
-    read_back = table.copy()
-    read_back.attrs = {}
+    read_back = AuditTable(table.data)  # no audit counts
     assert summarize(read_back).startswith(f"{len(table)} files: {len(table) - len(bad)} with results, {len(bad)}")
     for label in LABELS:
-        counts = [int((table[label] == level).sum()) for level in (1, 2, 3)]
+        counts = [sum(level == want for level in table[label]) for want in (1, 2, 3)]
         assert f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}" in text
     assert f"failed ({len(bad)}):" in text
 
@@ -201,7 +203,7 @@ def test_cli_writes_the_report_and_says_some_files_failed(library, tmp_path):
     assert f"failed ({len(bad)}):" in done.stdout
     report = pd.read_csv(out, keep_default_na=False)
     assert report.columns.tolist() == ["path", "score", *LABELS, "error"]
-    expected = audit(folder, workers=0, cache=False)
+    expected = audit(folder, workers=0, cache=False).to_pandas()
     assert report["path"].tolist() == expected["path"].tolist()
     np.testing.assert_allclose(pd.to_numeric(report["score"]), expected["score"], rtol=1e-12)
 
@@ -241,7 +243,7 @@ def test_an_interrupted_audit_resumes_without_losing_finished_batches(tmp_path, 
     assert done.returncode == 0, done.stderr
     assert f"assessed, {kept} from the cache" in done.stdout
     report = pd.read_csv(out, keep_default_na=False)
-    fresh = audit(folder, workers=0, cache=False)
+    fresh = audit(folder, workers=0, cache=False).to_pandas()
     assert report["path"].tolist() == fresh["path"].tolist() and (report["error"] == "").all()
     np.testing.assert_allclose(report["score"], fresh["score"], rtol=1e-12)
     assert (report[list(LABELS)].to_numpy() == fresh[list(LABELS)].to_numpy(dtype=int)).all()
@@ -267,8 +269,8 @@ def test_the_pytorch_backend_audits_the_same(tmp_path):
     make_photos(tmp_path, 3)
     compiled = audit(tmp_path, workers=0, cache=False)
     eager = audit(tmp_path, workers=0, cache=False, backend="torch")
-    np.testing.assert_allclose(eager["score"], compiled["score"], atol=1e-3)
-    assert (eager[list(LABELS)] == compiled[list(LABELS)]).all().all()
+    np.testing.assert_allclose(eager["score"], compiled["score"], atol=0.05)  # float16 packed weights
+    assert all(eager[label] == compiled[label] for label in LABELS)
 
 
 def test_cli_refuses_options_the_ray_path_does_not_have(tmp_path):
@@ -291,7 +293,7 @@ def test_batch_size_is_photos_per_model_call_on_every_backend(backend, library, 
     original = kind.run
     monkeypatch.setattr(kind, "run", lambda self, prepared: calls.append(len(prepared)) or original(self, prepared))
     table = audit(photos, backend=backend, batch_size=4, cache=False, workers=0)
-    assert calls == [4, 4, 1] and (table["error"] == "").all()
+    assert calls == [4, 4, 1] and not any(table.failed())
 
 
 def test_each_executor_refuses_the_options_it_does_not_have(library, monkeypatch):

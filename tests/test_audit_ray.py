@@ -66,8 +66,8 @@ def library(tmp_path_factory) -> tuple[Path, list[str], list[str]]:
 def test_ray_audit_gives_the_local_audit_table(ray_session, library):
     folder, good, bad = library
     paths = [folder, folder / "missing.jpg"]
-    local = audit(paths, workers=0, cache=False, probabilities=True)
-    on_ray = audit_ray(paths, probabilities=True, concurrency=1, batch_size=4)
+    local = audit(paths, workers=0, cache=False, probabilities=True).to_pandas()
+    on_ray = audit_ray(paths, probabilities=True, concurrency=1, batch_size=4).to_pandas()
     expected = sorted([*(str(folder / name) for name in good + bad), str(paths[1])])
     assert on_ray["path"].tolist() == local["path"].tolist() == expected
     assert on_ray.dtypes.to_dict() == local.dtypes.to_dict()
@@ -81,7 +81,7 @@ def test_ray_audit_gives_the_local_audit_table(ray_session, library):
 def test_ray_audit_thumbnails_and_relative_paths(ray_session, library, monkeypatch):
     folder, good, bad = library
     monkeypatch.chdir(folder.parent)  # a relative path: rows keep it as given, Ray reads the absolute one
-    table = audit_ray(folder.name, thumbnails=True, concurrency=1, batch_size=4)
+    table = audit_ray(folder.name, thumbnails=True, concurrency=1, batch_size=4).to_pandas()
     assert table["path"].tolist() == sorted(os.path.join(folder.name, n) for n in good + bad)
     assert table["thumbnail"].dtype == object
     for row in table.itertuples():

@@ -10,11 +10,11 @@ import re
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from PIL import Image
 
 from phoneiqa import LABELS, LEVELS
+from phoneiqa.audit_pipeline import AuditTable
 from phoneiqa.errors import DataFormatError
 from phoneiqa.report_html import write_html
 
@@ -40,9 +40,9 @@ ROWS: list[tuple[str, float, tuple[int, ...] | None, str]] = [
 NO_THUMBNAIL = "city/IMG_0008.jpg"
 
 
-def audit_table(rows: list[tuple[str, float, tuple[int, ...] | None, str]]) -> pd.DataFrame:
-    """The audit table in the documented layout (levels as nullable Int64)."""
-    table = pd.DataFrame(
+def audit_table(rows: list[tuple[str, float, tuple[int, ...] | None, str]]) -> AuditTable:
+    """The audit table in the documented layout (a failed file's score NaN, as a model without a score gives)."""
+    return AuditTable(
         {
             "path": [r[0] for r in rows],
             "score": [r[1] for r in rows],
@@ -50,7 +50,6 @@ def audit_table(rows: list[tuple[str, float, tuple[int, ...] | None, str]]) -> p
             "error": [r[3] for r in rows],
         }
     )
-    return table.astype({label: "Int64" for label in LABELS})
 
 
 def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (48, 36)) -> bytes:
@@ -109,7 +108,7 @@ def test_data_round_trips(report):
 
 def test_probabilities_are_embedded(tmp_path):
     table = audit_table(ROWS[:2])
-    table["p_dark"] = [0.1, 0.9]
+    table.data["p_dark"] = [0.1, 0.9]
     data = page_data(write_html(table, tmp_path / "p.html").read_text(encoding="utf-8"))
     assert [r["p"] for r in data["rows"]] == [[None, 0.1, None, None, None, None], [None, 0.9, None, None, None, None]]
 
@@ -151,21 +150,21 @@ def test_histogram_bins(report):
 
 def test_missing_columns_are_reported(tmp_path):
     with pytest.raises(DataFormatError, match="error"):
-        write_html(audit_table(ROWS).drop(columns="error"), tmp_path / "x.html")
+        write_html(audit_table(ROWS).drop("error"), tmp_path / "x.html")
 
 
 def test_the_labels_are_the_tables_and_an_unscored_photo_is_not_a_failure(tmp_path):
     """A model with other labels (here three) and no score head: its columns, no failures counted."""
-    table = pd.DataFrame(
+    table = AuditTable(
         {
             "path": ["a.jpg", "b.jpg", "c.jpg"],
-            "score": [math.nan, math.nan, math.nan],
+            "score": [None, None, None],
             "dark": [0, 2, None],
             "cast_blue": [1, 0, None],
             "cast_green": [0, 0, None],
             "error": ["", "", "cannot decode: truncated file"],
         }
-    ).astype({"dark": "Int64", "cast_blue": "Int64", "cast_green": "Int64"})
+    )
     text = write_html(table, tmp_path / "r.html").read_text(encoding="utf-8")
     data = page_data(text)
     assert data["labels"] == ["dark", "cast_blue", "cast_green"]

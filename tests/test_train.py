@@ -264,9 +264,9 @@ def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, c
     for path in sorted(graded.glob("*.jpg"))[:3]:
         (photos / path.name).write_bytes(path.read_bytes())
     table = audit(photos, model=result.checkpoint, cache=False, workers=0)
-    assert table.columns.tolist() == ["path", "score", *nine, "error"]
-    assert table["score"].isna().all() and (table["error"] == "").all()
-    assert table[list(nine)].notna().all().all()
+    assert table.columns == ["path", "score", *nine, "error"] and table.labels == list(nine)
+    assert all(s is None for s in table["score"]) and not any(table.failed())
+    assert all(level in (0, 1, 2, 3) for label in nine for level in table[label])
     summary = summarize(table)
     assert summary.startswith("3 files: 3 assessed, 0 from the cache, 0 failed") and "too_yellow" in summary
     page = write_html(table, tmp_path / "report.html").read_text(encoding="utf-8")

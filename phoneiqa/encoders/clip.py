@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from phoneiqa.encoders import ENCODERS
 from phoneiqa.encoders.base import Encoder, Preprocess
+from phoneiqa.extras import require
 
 
 class TextTower:
@@ -88,7 +89,7 @@ class ClipEncoder(Encoder):
         flip: bool = False,
     ) -> None:
         super().__init__()
-        import open_clip
+        open_clip = require("open_clip", "the 'clip' encoder")
 
         pretrained = None if pretrained is None else str(pretrained)
         self.model_name = model_name

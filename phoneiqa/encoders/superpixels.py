@@ -32,8 +32,7 @@ from torch import Tensor
 
 from phoneiqa.encoders import ENCODERS
 from phoneiqa.encoders.base import Encoder, Preprocess
-
-SKIMAGE_REQUIREMENT = "scikit-image>=0.22"
+from phoneiqa.extras import require
 
 
 def cell_bounds(size: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,10 +116,7 @@ class SuperpixelEncoder(Encoder):
         max_long_side: int | None = 512,
     ) -> None:
         super().__init__()
-        try:
-            import skimage
-        except ImportError as exc:
-            raise ImportError(f"the 'slic' encoder needs scikit-image: pip install '{SKIMAGE_REQUIREMENT}'") from exc
+        skimage = require("skimage", "the 'slic' encoder")
         if n_segments < 1:
             raise ValueError(f"n_segments must be positive, got {n_segments}")
         if grid < 1:
