@@ -26,7 +26,7 @@ from phoneiqa.features import cached_features
 from phoneiqa.heads import create_head
 from phoneiqa.labels import LABELS
 from phoneiqa.metrics import issue_metrics
-from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, validate_issues
+from phoneiqa.training import DataSource, OptimConfig, fit_head, load_table, validate_issues
 
 SHIPPED = "photometric@192, hidden 256, NLL (shipped)"
 SETUPS = {
@@ -47,7 +47,7 @@ def stopping_split(folder: Path, paths: list[Path], seed: int) -> tuple[torch.Te
     return torch.as_tensor(np.flatnonzero(~held)), torch.as_tensor(np.flatnonzero(held))
 
 
-def run(setup: tuple[str, dict, dict], folder: Path, cfg: TrainConfig) -> tuple[dict, float, float]:
+def run(setup: tuple[str, dict, dict], folder: Path, cfg: OptimConfig) -> tuple[dict, float, float]:
     """Per-label metrics on the held-out scenes, clean-image false-alarm rate, seconds to train."""
     encoder_name, encoder_args, head_args = setup
     encoder = create_encoder(encoder_name, **encoder_args).eval()
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig(train_data=[], epochs=args.epochs, patience=args.patience)
+    cfg = OptimConfig(epochs=args.epochs, patience=args.patience)
     results = {name: run(setup, args.graded, cfg) for name, setup in SETUPS.items()}
 
     n_val = len(pd.read_csv(args.graded / "labels_val.csv"))

@@ -38,7 +38,15 @@ from phoneiqa.features import cached_features
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.metrics import score_metrics
 from phoneiqa.preprocess import load_scaled
-from phoneiqa.training import DataSource, TrainConfig, fit_head, load_table, part_layout, validate_score
+from phoneiqa.training import (
+    DataSource,
+    OptimConfig,
+    fit_head,
+    load_table,
+    part_layout,
+    recipe_path,
+    validate_score,
+)
 
 CLIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clive"
 
@@ -51,7 +59,7 @@ def make_head(name: str, encoder, **args):
 
 
 def head_runner(name: str, epochs: int | None = None, **args):
-    def run(encoder, x_tr, y_tr, x_te, cfg: TrainConfig):
+    def run(encoder, x_tr, y_tr, x_te, cfg: OptimConfig):
         torch.manual_seed(cfg.seed)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=epochs)
@@ -103,14 +111,14 @@ ENCODERS = {
 ENCODERS["photometric"] = ("photometric", {"short_side": 192, "max_long_side": 384})
 
 
-def shipped_encoder(config_file: str) -> tuple[str, dict]:
-    """(encoder name, encoder arguments) of a shipped model's config in ``phoneiqa/pretrained``."""
-    config = json.loads((Path(__file__).resolve().parents[1] / "phoneiqa" / "pretrained" / config_file).read_text())
-    return config["encoder"], config["encoder_args"]
+def shipped_encoder(recipe: str) -> tuple[str, dict]:
+    """(encoder name, encoder arguments) of a shipped model's recipe (``phoneiqa/pretrained/<recipe>.json``)."""
+    model = json.loads(recipe_path(recipe).read_text())["model"]
+    return model["encoder"], model["encoder_args"]
 
 
-ENCODERS["fast"] = shipped_encoder("default.json")
-ENCODERS["accurate"] = shipped_encoder("accurate.json")
+ENCODERS["fast"] = shipped_encoder("default")
+ENCODERS["accurate"] = shipped_encoder("accurate")
 
 
 def encoder_ms(encoder, images: list) -> float:
@@ -181,7 +189,7 @@ def main() -> None:
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = len(y) // 5
         te, tr = torch.as_tensor(order[:n_test]), torch.as_tensor(order[n_test:])
-        cfg = TrainConfig(train_data=[], seed=seed, epochs=args.epochs)
+        cfg = OptimConfig(seed=seed, epochs=args.epochs)
         for m in args.methods:
             x = features[keys[m]]
             t0 = time.perf_counter()

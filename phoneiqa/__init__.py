@@ -23,8 +23,11 @@ _LAZY = {
     "list_encoders": "phoneiqa.encoders",
     "create_head": "phoneiqa.heads",
     "list_heads": "phoneiqa.heads",
+    "DataConfig": "phoneiqa.training",
     "DataSource": "phoneiqa.training",
     "HeadConfig": "phoneiqa.training",
+    "ModelConfig": "phoneiqa.training",
+    "OptimConfig": "phoneiqa.training",
     "TrainConfig": "phoneiqa.training",
     "train": "phoneiqa.training",
 }
@@ -33,7 +36,7 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """The torch-dependent parts of the API, imported on first access."""
     if name in _LAZY:
-        with needs_extras(f"phoneiqa.{name}"):
+        with needs_extras(f"phoneiqa.{name}", "train"):
             return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'phoneiqa' has no attribute {name!r}")
 
@@ -44,12 +47,15 @@ __all__ = [
     "Assessment",
     "Assessor",
     "ConfigError",
+    "DataConfig",
     "DataFormatError",
     "DataSource",
     "HeadConfig",
     "ImageError",
     "MissingExtraError",
+    "ModelConfig",
     "ModelNotFoundError",
+    "OptimConfig",
     "PhoneIQAError",
     "RankedShot",
     "TrainConfig",

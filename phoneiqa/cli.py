@@ -14,17 +14,18 @@ from phoneiqa.errors import PhoneIQAError
 from phoneiqa.extras import needs_extras
 
 Command = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str, str | None]] = {}
 
 
-def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None], extra: str | None = None):
     """Decorator registering a ``run(args) -> exit code`` function as subcommand ``name``.
 
-    ``configure`` adds the subcommand's arguments to its parser.
+    ``configure`` adds the subcommand's arguments to its parser; ``extra`` is the extra the command
+    needs (named in the error when one of its packages is missing).
     """
 
     def decorate(run: Command) -> Command:
-        _COMMANDS[name] = (configure, run, help)
+        _COMMANDS[name] = (configure, run, help, extra)
         return run
 
     return decorate
@@ -54,7 +55,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", default="smartphone6", help="shipped spec name or JSON path")
 
 
-@command("validate", "validate a training label CSV", _validate_args)
+@command("validate", "validate a training label CSV", _validate_args, extra="train")
 def _validate(args: argparse.Namespace) -> int:
     from phoneiqa.labels import read_labels_csv
 
@@ -85,33 +86,34 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore", action="append", default=[], metavar="COLUMN", help="drop a column of the --csv files")
 
 
-@command("train", "train score and issue heads on labelled photos", _train_args)
+@command("train", "train score and issue heads on labelled photos", _train_args, extra="train")
 def _train(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import format_metrics
     from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
 
-    cfg = TrainConfig.from_json(args.config, train_data=[])
-    if not cfg.train_data and not args.csv:
-        raise SystemExit("phoneiqa train: give at least one --csv (or a config JSON with train_data)")
+    cfg = TrainConfig.from_json(args.config, data={"train": []})
+    model, data = cfg.model, cfg.data
+    if not data.train and not args.csv:
+        raise SystemExit("phoneiqa train: give at least one --csv (or a config JSON with data.train)")
     if args.encoder is not None:  # another encoder: the recipe's sizes and part choices no longer apply
-        cfg.encoder_args = {}
-        for head in (cfg.score_head, cfg.issue_head):
+        model.encoder, model.encoder_args = args.encoder, {}
+        for head in (model.score_head, model.issue_head):
             if head is not None and head.inputs and head.inputs not in args.encoder.split("+"):
                 head.inputs = None
     images = args.images + [None] * (len(args.csv) - len(args.images))
     rename = dict(item.split("=", 1) for item in args.rename)
-    cfg.train_data += [
+    data.train += [
         DataSource(csv, img, rename=rename, ignore=args.ignore) for csv, img in zip(args.csv, images, strict=True)
     ]
     if args.val_csv:
-        cfg.val_data = [DataSource(args.val_csv, rename=rename, ignore=args.ignore)]
-    for attr in ("encoder", "epochs", "seed"):
+        data.val = [DataSource(args.val_csv, rename=rename, ignore=args.ignore)]
+    for attr in ("epochs", "seed"):
         if getattr(args, attr) is not None:
-            setattr(cfg, attr, getattr(args, attr))
+            setattr(cfg.optim, attr, getattr(args, attr))
     for attr in ("score_head", "issue_head"):
         name = getattr(args, attr)
         if name is not None:
-            setattr(cfg, attr, None if name == "none" else HeadConfig(name))
+            setattr(model, attr, None if name == "none" else HeadConfig(name))
     result = train(cfg, args.out, command="phoneiqa " + " ".join(sys.argv[1:]))
     print(format_metrics(result.metrics))
     print(f"checkpoint: {result.checkpoint}")
@@ -128,7 +130,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore", action="append", default=[], metavar="COLUMN", help="drop a CSV column")
 
 
-@command("evaluate", "evaluate a trained model on labelled photos", _evaluate_args)
+@command("evaluate", "evaluate a trained model on labelled photos", _evaluate_args, extra="train")
 def _evaluate(args: argparse.Namespace) -> int:
     from phoneiqa.evaluate import evaluate, format_metrics
     from phoneiqa.loading import model_file
@@ -310,10 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="phoneiqa", description="Quality score and exposure issues of phone photos.")
     parser.add_argument("--version", action="version", version=f"phoneiqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (configure, run, help_text) in _COMMANDS.items():
+    for name, (configure, run, help_text, extra) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         configure(p)
-        p.set_defaults(run=run)
+        p.set_defaults(run=run, extra=extra)
     return parser
 
 
@@ -321,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``phoneiqa`` script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        with needs_extras(f"phoneiqa {args.command}"):
+        with needs_extras(f"phoneiqa {args.command}", args.extra):
             return args.run(args)
     except (PhoneIQAError, FileNotFoundError) as exc:  # bad input, config or missing file: one line, no traceback
         print(f"phoneiqa {args.command}: error: {exc}", file=sys.stderr)

@@ -38,10 +38,11 @@ class MissingExtraError(PhoneIQAError, ImportError):
     """A part of phoneiqa was used whose optional dependencies are not installed."""
 
 
-def missing_extra(module: str, purpose: str) -> MissingExtraError:
-    """The error for ``purpose`` needing ``module`` (a module of :data:`EXTRAS`)."""
+def missing_extra(module: str, purpose: str, extra: str | None = None) -> MissingExtraError:
+    """The error for ``purpose`` needing ``module`` (a module of :data:`EXTRAS`), from ``extra`` (by
+    default the one that brings the module)."""
     top = module.split(".")[0]
-    extra = EXTRAS[top]
+    extra = extra or EXTRAS[top]
     return MissingExtraError(f"{purpose} needs {top} (the '{extra}' extra): pip install 'phoneiqa[{extra}]'")
 
 
@@ -56,11 +57,12 @@ def require(module: str, purpose: str) -> ModuleType:
 
 
 @contextmanager
-def needs_extras(purpose: str) -> Iterator[None]:
-    """Run a block that imports optional packages: a missing one becomes :class:`MissingExtraError`."""
+def needs_extras(purpose: str, extra: str | None = None) -> Iterator[None]:
+    """Run a block that imports optional packages: a missing one becomes :class:`MissingExtraError`
+    (naming ``extra``, when the block needs all of one extra, else the extra of the missing module)."""
     try:
         yield
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in EXTRAS:
             raise
-        raise missing_extra(exc.name or "", purpose) from exc
+        raise missing_extra(exc.name or "", purpose, extra) from exc

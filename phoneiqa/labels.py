@@ -12,6 +12,7 @@ import numpy as np
 
 from hexgraph import HexGraph
 from phoneiqa.errors import DataFormatError
+from phoneiqa.extras import require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,10 +84,10 @@ def read_labels_csv(
 
     Returns a frame with ``filename`` (str), one int64 column per label when present and
     ``mos`` (float64) when present.  Raises :class:`DataFormatError` naming the file, the row
-    (1-based data row, as a spreadsheet shows it after the header) and the reason.
+    (1-based data row, as a spreadsheet shows it after the header) and the reason.  Needs pandas
+    (the ``pandas`` or ``train`` extra).
     """
-    import pandas as pd
-
+    pd = require("pandas", "reading a label CSV")
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -98,7 +99,7 @@ def read_labels_csv(
 
 def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: str = "<frame>") -> pd.DataFrame:
     """Validate a label table already in memory; see :func:`read_labels_csv`."""
-    import pandas as pd
+    pd = require("pandas", "validating labels")
 
     graph = load_graph(spec)
     keys = [lab.key for lab in graph.labels]

@@ -87,7 +87,7 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
             if backend == "onnx":
                 raise
             warnings.warn(f"{name}: running in PyTorch ({exc})", stacklevel=2)
-    with needs_extras(f"{name}: the PyTorch backend"):
+    with needs_extras(f"{name}: the PyTorch backend", "train"):
         from phoneiqa.model import Model
 
     return Model.load(path)

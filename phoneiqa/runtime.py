@@ -236,7 +236,7 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
         return Runtime(folder / "model.onnx", spec, threads)
     from phoneiqa.progress import note
 
-    with needs_extras(f"compiling {Path(checkpoint).name} for the torch-free runtime"):
+    with needs_extras(f"compiling {Path(checkpoint).name} for the torch-free runtime", "train"):
         from phoneiqa.model import Model
 
     note(f"phoneiqa: compiling {Path(checkpoint).name} into the torch-free runtime (once, about 10 s; cached)")

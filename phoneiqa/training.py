@@ -1,8 +1,11 @@
 """Training: frozen-encoder features (cached on disk) -> score head and issue head, one checkpoint.
 
-The whole run is described by a :class:`TrainConfig` (JSON-able, as open_clip's model configs):
+The whole run is described by a :class:`TrainConfig` (JSON-able, as open_clip's model configs) in
+three parts: the model (:class:`ModelConfig`: encoder, heads, label spec), the data
+(:class:`DataConfig`) and the optimisation (:class:`OptimConfig`).  A shipped recipe holds the first
+and the last; a run adds its data:
 
->>> cfg = TrainConfig(train_data=[DataSource("labels.csv", images="photos/")], epochs=30)
+>>> cfg = TrainConfig(DataConfig([DataSource("labels.csv", images="photos/")]), optim=OptimConfig(epochs=30))
 >>> result = train(cfg, out_dir="runs/mine")            # doctest: +SKIP
 
 or from the command line, ``phoneiqa train config.json --out runs/mine``.
@@ -81,7 +84,7 @@ def part_columns(encoder: Encoder, part: str | None) -> tuple[int, int]:
     return start, start + sum(enc.feature_dim for enc in run)
 
 
-def part_rows(encoder: Encoder, cfg: TrainConfig, table: Table) -> list[np.ndarray]:
+def part_rows(encoder: Encoder, cfg: ModelConfig, table: Table) -> list[np.ndarray]:
     """For each part of the encoder, which rows of ``table`` a configured head reads its columns for (rows with
     a score are read by the score head, rows with levels by the issue head)."""
     targets = {"score": ~np.isnan(table.mos), "issues": table.levels[:, 0] >= 0}
@@ -109,44 +112,79 @@ def part_layout(encoder: Encoder, part: str | None) -> list[list[int]]:
 
 
 @dataclass
-class TrainConfig:
-    """Everything that defines a training run; saved into the checkpoint."""
+class ModelConfig:
+    """What is trained: the frozen encoder (a registered name or ``a+b``, with per-part keyword
+    arguments), the score and issue heads on its features (``None``: no such head) and the label spec."""
 
-    train_data: list[DataSource]
-    val_data: list[DataSource] = field(default_factory=list)
     encoder: str = "effnet-lite0"
     encoder_args: dict[str, Any] = field(default_factory=dict)
     score_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("qcern"))
     issue_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("hex-linear"))
     spec: str = "smartphone6"
+
+
+@dataclass
+class DataConfig:
+    """Which photos: the training sources, the validation sources (default: a seeded ``val_fraction``
+    of the training rows) and where encoder features are cached (default: not cached)."""
+
+    train: list[DataSource]
+    val: list[DataSource] = field(default_factory=list)
     val_fraction: float = 0.2
+    cache_dir: str | None = None
+
+
+@dataclass
+class OptimConfig:
+    """How the trained heads are fitted: AdamW with a cosine schedule, early stopping after ``patience``
+    epochs without a better validation figure; ``seed`` also draws the validation split."""
+
     seed: int = 0
     epochs: int = 60
     batch_size: int = 36
     lr: float = 1e-3
     weight_decay: float = 5e-4
     patience: int = 10
-    cache_dir: str | None = None
+
+
+SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig}
+"""The parts of a :class:`TrainConfig` and their JSON keys."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run, saved into the checkpoint: model, data, optimisation."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from plain JSON data; an unknown or missing key raises :class:`ConfigError` naming it."""
-        data = _fields(cls, data, "training config")
-        data["train_data"] = [_fields(DataSource, d, "train_data entry") for d in data.get("train_data", [])]
-        data["val_data"] = [_fields(DataSource, d, "val_data entry") for d in data.get("val_data", [])]
+        """Build from plain JSON data (``{"model": ..., "data": ..., "optim": ...}``); an unknown or missing
+        key raises :class:`ConfigError` naming it (and, for a key of another part, where it belongs)."""
+        parts = _fields(cls, data, "training config")
+        model = _fields(ModelConfig, parts.get("model", {}), "model")
         for key in ("score_head", "issue_head"):
-            if isinstance(data.get(key), dict):
-                data[key] = _fields(HeadConfig, data[key], key)
-        return cls(**data)
+            if isinstance(model.get(key), dict):
+                model[key] = HeadConfig(**_fields(HeadConfig, model[key], f"model.{key}"))
+        source = _fields(DataConfig, parts.get("data", {}), "data")
+        for key in ("train", "val"):
+            source[key] = [DataSource(**_fields(DataSource, d, f"data.{key} entry")) for d in source.get(key, [])]
+        optim = _fields(OptimConfig, parts.get("optim", {}), "optim")
+        return cls(DataConfig(**source), ModelConfig(**model), OptimConfig(**optim))
 
     @classmethod
-    def from_json(cls, path: str | Path, **defaults: Any) -> TrainConfig:
-        """Read a JSON config file, or a shipped recipe by name (:data:`RECIPES`), over ``defaults`` (e.g.
-        ``train_data=[]`` for a recipe, which has no data); unreadable JSON or a bad key raises
+    def from_json(cls, path: str | Path, data: dict[str, Any] | None = None) -> TrainConfig:
+        """Read a JSON config file, or a shipped recipe by name (:data:`RECIPES`); ``data`` is the data
+        part when the file has none (a recipe has none); unreadable JSON or a bad key raises
         :class:`ConfigError` naming the file."""
         source = recipe_path(str(path)) if str(path) in RECIPES else Path(path)
         try:
-            return cls.from_dict({**defaults, **json.loads(source.read_text(encoding="utf-8"))})
+            parsed = json.loads(source.read_text(encoding="utf-8"))
+            if isinstance(parsed, dict) and data is not None:
+                parsed.setdefault("data", data)
+            return cls.from_dict(parsed)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{source}: not valid JSON: {exc}") from None
         except ConfigError as exc:
@@ -164,23 +202,27 @@ def recipe_path(name: str) -> Path:
     return Path(__file__).resolve().parent / "pretrained" / f"{name}.json"
 
 
-def _fields(kind: type, data: Any, what: str) -> Any:
-    """``data`` (a JSON object) checked against the fields of the dataclass ``kind``; a ``kind`` instance
-    for the nested config classes, the checked dict for :class:`TrainConfig` itself."""
+def _fields(kind: type, data: Any, what: str) -> dict[str, Any]:
+    """``data`` (a JSON object) checked against the fields of the dataclass ``kind``: every key known, every
+    required one present; returned as a dict."""
     if not isinstance(data, dict):
         raise ConfigError(f"{what} must be a JSON object, got {type(data).__name__}")
     names = list(kind.__dataclass_fields__)
     for key in data:
         if key not in names:
+            home = [part for part, section in SECTIONS.items() if key in section.__dataclass_fields__]
             close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"
+            if home and kind is TrainConfig:
+                hint = f" (it belongs in {home[0]!r})"
+            else:
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"
             raise ConfigError(f"unknown key {key!r} in {what}{hint}")
     fields = kind.__dataclass_fields__.items()
     required = [n for n, f in fields if f.default is MISSING and f.default_factory is MISSING]
     missing = [n for n in required if n not in data]
     if missing:
         raise ConfigError(f"{what} needs {', '.join(map(repr, missing))}")
-    return dict(data) if kind is TrainConfig else kind(**data)
+    return dict(data)
 
 
 @dataclass
@@ -251,7 +293,7 @@ def fit_head(
     x_val: Tensor,
     y_val: Tensor,
     validate,
-    cfg: TrainConfig,
+    cfg: OptimConfig,
     desc: str,
 ) -> dict[str, list[float]]:
     """AdamW + cosine schedule with early stopping on ``validate(head, x_val, y_val)`` (higher is better).
@@ -316,7 +358,7 @@ def validate_issues(head: IssueHead, x: Tensor, y: Tensor) -> float:
     return -float(loss)
 
 
-def check_names(cfg: TrainConfig) -> None:
+def check_names(cfg: ModelConfig) -> None:
     """Raise :class:`ConfigError` for an encoder part or head name that is not registered, before any work."""
     for part in cfg.encoder.split("+"):
         ENCODERS.get(part)
@@ -329,29 +371,30 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
     """Train the configured heads on frozen features and write ``model.pt``, ``metrics.json``, ``curves.png``."""
     from phoneiqa.version import __version__
 
-    check_names(cfg)
+    check_names(cfg.model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    encoder = create_encoder(cfg.encoder, **cfg.encoder_args).eval()
-    table = load_table(cfg.train_data, cfg.spec)
-    if cfg.val_data:
-        train_t, val_t = table, load_table(cfg.val_data, cfg.spec)
+    model_cfg, seed = cfg.model, cfg.optim.seed
+    torch.manual_seed(seed)
+    encoder = create_encoder(model_cfg.encoder, **model_cfg.encoder_args).eval()
+    table = load_table(cfg.data.train, model_cfg.spec)
+    if cfg.data.val:
+        train_t, val_t = table, load_table(cfg.data.val, model_cfg.spec)
     else:
-        train_t, val_t = split(table, cfg.val_fraction, cfg.seed)
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else None
+        train_t, val_t = split(table, cfg.data.val_fraction, seed)
+    cache = Path(cfg.data.cache_dir) if cfg.data.cache_dir else None
     x_train = cached_features(
-        encoder, train_t.paths, cache, desc="train features", rows=part_rows(encoder, cfg, train_t)
+        encoder, train_t.paths, cache, desc="train features", rows=part_rows(encoder, model_cfg, train_t)
     )
-    x_val = cached_features(encoder, val_t.paths, cache, desc="val features", rows=part_rows(encoder, cfg, val_t))
+    x_val = cached_features(encoder, val_t.paths, cache, desc="val features", rows=part_rows(encoder, model_cfg, val_t))
 
     metrics: dict[str, Any] = {}
     curves: dict[str, dict[str, list[float]]] = {}
     heads: dict[str, Any] = {"score": None, "issues": None}
     columns: dict[str, tuple[int, int]] = {}
     jobs = [
-        ("score", cfg.score_head, ~np.isnan(train_t.mos), ~np.isnan(val_t.mos), "mos", validate_score),
-        ("issues", cfg.issue_head, train_t.levels[:, 0] >= 0, val_t.levels[:, 0] >= 0, "levels", validate_issues),
+        ("score", model_cfg.score_head, ~np.isnan(train_t.mos), ~np.isnan(val_t.mos), "mos", validate_score),
+        ("issues", model_cfg.issue_head, train_t.levels[:, 0] >= 0, val_t.levels[:, 0] >= 0, "levels", validate_issues),
     ]
     for kind, head_cfg, tr_mask, va_mask, target, validate in jobs:
         if head_cfg is None or not tr_mask.any():
@@ -360,19 +403,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
             raise ValueError(f"no validation rows with {target} for the {kind} head")
         kwargs = dict(head_cfg.args)
         if kind == "issues":
-            kwargs.setdefault("spec", load_spec_dict(cfg.spec))  # the checkpoint carries its label schema
+            kwargs.setdefault("spec", load_spec_dict(model_cfg.spec))  # the checkpoint carries its label schema
         if getattr(HEADS.get(head_cfg.name), "needs_encoder", False):
             kwargs["encoder"] = encoder
         start, stop = columns[kind] = part_columns(encoder, head_cfg.inputs)
         if getattr(HEADS.get(head_cfg.name), "needs_layout", False):
             kwargs["layout"] = part_layout(encoder, head_cfg.inputs)
-        torch.manual_seed(cfg.seed)  # each head starts alike whatever was built before it (encoders draw weights)
+        torch.manual_seed(seed)  # each head starts alike whatever was built before it (encoders draw weights)
         head = create_head(head_cfg.name, in_features=stop - start, **kwargs)
         y_tr = torch.as_tensor(getattr(train_t, target)[tr_mask], dtype=torch.float32 if kind == "score" else None)
         y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)
         t0 = time.perf_counter()
         x_tr, x_va = x_train[tr_mask, start:stop], x_val[va_mask, start:stop]
-        curves[kind] = fit_head(head, x_tr, y_tr, x_va, y_va, validate, cfg, f"train {kind}")
+        curves[kind] = fit_head(head, x_tr, y_tr, x_va, y_va, validate, cfg.optim, f"train {kind}")
         head.eval()
         if kind == "score":
             metrics["score"] = score_metrics(head.predict(x_va).numpy(), y_va.numpy())
@@ -395,7 +438,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     columns = {kind: cols for kind, cols in columns.items() if heads[kind] is not None}
-    model = Model(encoder, cfg.encoder, cfg.encoder_args, heads["score"], heads["issues"], meta, columns).eval()
+    model = Model(
+        encoder, model_cfg.encoder, model_cfg.encoder_args, heads["score"], heads["issues"], meta, columns
+    ).eval()
     checkpoint = model.save(out_dir / "model.pt")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     save_curves(curves, out_dir / "curves.png")

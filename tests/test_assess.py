@@ -249,10 +249,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("phoneiqa assess: error: ") and "nosuch.pt" in err[0]
     assert isinstance(phoneiqa.ModelNotFoundError("x"), FileNotFoundError)
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"train_data": [{"csv": "labels.csv"}], "epoch": 3}))
+    config.write_text(json.dumps({"data": {"train": [{"csv": "labels.csv"}]}, "optim": {"epoch": 3}}))
     assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"phoneiqa train: error: {config}: unknown key 'epoch' in training config (did you mean 'epochs'?)"]
+    assert err == [f"phoneiqa train: error: {config}: unknown key 'epoch' in optim (did you mean 'epochs'?)"]
     labels = tmp_path / "labels.csv"
     labels.write_text("filename,mos\na.jpg,50\n")
     assert main(["train", "--csv", str(labels), "--score-head", "ridgee", "--out", str(tmp_path / "run")]) == 2

@@ -14,7 +14,7 @@ from phoneiqa.heads.base import ScoreHead
 from phoneiqa.model import Model
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.runtime import RuntimeUnsupported, load_runtime
-from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
+from phoneiqa.training import DataConfig, DataSource, HeadConfig, ModelConfig, OptimConfig, TrainConfig, train
 
 SMALL = {"short_side": 64, "max_long_side": 128}
 ENCODER_ARGS = {
@@ -67,14 +67,14 @@ def test_every_score_head_trains_round_trips_compiles_and_evaluates(name, scored
     csv, paths = scored_images
     encoder, encoder_args = SCORE_HEAD_ENCODERS.get(name, ("photometric", {"photometric": SMALL}))
     cfg = TrainConfig(
-        train_data=[DataSource(str(csv))],
-        encoder=encoder,
-        encoder_args=encoder_args.get(encoder, encoder_args) if "+" not in encoder else encoder_args,
-        score_head=HeadConfig(name),
-        issue_head=None,
-        epochs=1,
-        batch_size=8,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(train=[DataSource(str(csv))], cache_dir=str(tmp_path / "cache")),
+        model=ModelConfig(
+            encoder=encoder,
+            encoder_args=encoder_args.get(encoder, encoder_args) if "+" not in encoder else encoder_args,
+            score_head=HeadConfig(name),
+            issue_head=None,
+        ),
+        optim=OptimConfig(epochs=1, batch_size=8),
     )
     result = train(cfg, tmp_path / "run")
     loaded = Model.load(result.checkpoint)

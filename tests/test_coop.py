@@ -91,7 +91,7 @@ def test_hex_coop_head_trains_from_the_config_and_reloads_without_the_text_tower
 
     from phoneiqa.model import Model
     from phoneiqa.synth import generate_dataset
-    from phoneiqa.training import DataSource, HeadConfig, TrainConfig, train
+    from phoneiqa.training import DataConfig, DataSource, HeadConfig, ModelConfig, OptimConfig, TrainConfig, train
 
     bases = []
     for i, name in enumerate(("china.jpg", "flower.jpg", "china.jpg")):
@@ -100,14 +100,18 @@ def test_hex_coop_head_trains_from_the_config_and_reloads_without_the_text_tower
         bases.append(path)
     generate_dataset(bases, tmp_path / "set", per_image=6, seed=0, fractions=(0.66, 0.34))
     cfg = TrainConfig(
-        train_data=[DataSource(str(tmp_path / "set" / "labels_train.csv"))],
-        val_data=[DataSource(str(tmp_path / "set" / "labels_val.csv"))],
-        encoder="clip",
-        encoder_args={"model_name": tiny_clip.model_name},
-        score_head=None,
-        issue_head=HeadConfig("hex-coop", {"n_ctx": 2}),
-        epochs=3,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(
+            train=[DataSource(str(tmp_path / "set" / "labels_train.csv"))],
+            val=[DataSource(str(tmp_path / "set" / "labels_val.csv"))],
+            cache_dir=str(tmp_path / "cache"),
+        ),
+        model=ModelConfig(
+            encoder="clip",
+            encoder_args={"model_name": tiny_clip.model_name},
+            score_head=None,
+            issue_head=HeadConfig("hex-coop", {"n_ctx": 2}),
+        ),
+        optim=OptimConfig(epochs=3),
     )
     result = train(cfg, tmp_path / "run")
     head = result.model.issue_head

@@ -17,7 +17,17 @@ from phoneiqa.heads import create_head
 from phoneiqa.heads.dpam import DPAMHead, superpixel_tokens
 from phoneiqa.losses import plcc_loss
 from phoneiqa.model import Model
-from phoneiqa.training import DataSource, HeadConfig, TrainConfig, fit_head, train, validate_score
+from phoneiqa.training import (
+    DataConfig,
+    DataSource,
+    HeadConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    fit_head,
+    train,
+    validate_score,
+)
 
 C, G, DV = 6, 4, 3  # semantic channels, grid cells per side, vector features
 
@@ -160,7 +170,7 @@ def test_loss_parts():
 def test_learns_where_the_largest_region_is():
     features, scores = synthetic(256, seed=2)
     head = small_head(dim=32, dropout=0.1)
-    cfg = TrainConfig(train_data=[], epochs=150, batch_size=32, lr=1e-3, weight_decay=1e-4, patience=150, seed=2)
+    cfg = OptimConfig(epochs=150, batch_size=32, lr=1e-3, weight_decay=1e-4, patience=150, seed=2)
     fit_head(head, features[:160], scores[:160], features[160:192], scores[160:192], validate_score, cfg, "dpam")
     srcc = spearmanr(head.predict(features[192:]).numpy(), scores[192:].numpy())[0]
     assert srcc > 0.8, srcc  # about 0.86 here
@@ -194,18 +204,18 @@ def test_train_end_to_end(scored_images, tmp_path):
     csv, paths = scored_images
     tiny = {"short_side": 64, "max_long_side": 96}
     cfg = TrainConfig(
-        train_data=[DataSource(str(csv))],
-        encoder="effnet-lite0+slic+photometric",
-        encoder_args={
-            "effnet-lite0": {"stages": [4], "grid": 4, **tiny},
-            "slic": {"n_segments": 4, "grid": 4, **tiny},
-            "photometric": tiny,
-        },
-        score_head=HeadConfig("dpam", {"dim": 16, "heads": 2}),
-        issue_head=None,
-        epochs=2,
-        batch_size=8,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(train=[DataSource(str(csv))], cache_dir=str(tmp_path / "cache")),
+        model=ModelConfig(
+            encoder="effnet-lite0+slic+photometric",
+            encoder_args={
+                "effnet-lite0": {"stages": [4], "grid": 4, **tiny},
+                "slic": {"n_segments": 4, "grid": 4, **tiny},
+                "photometric": tiny,
+            },
+            score_head=HeadConfig("dpam", {"dim": 16, "heads": 2}),
+            issue_head=None,
+        ),
+        optim=OptimConfig(epochs=2, batch_size=8),
     )
     result = train(cfg, tmp_path / "run")
     head = result.model.score_head

@@ -20,7 +20,7 @@ from phoneiqa.heads.qualitynet import AttentionStream, ChannelAttention, Spatial
 from phoneiqa.losses import plcc_loss
 from phoneiqa.model import Model
 from phoneiqa.runtime import Runtime
-from phoneiqa.training import TrainConfig, fit_head, validate_score
+from phoneiqa.training import OptimConfig, fit_head, validate_score
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -213,7 +213,7 @@ def fitted():
     gen = torch.Generator().manual_seed(0)
     x, y = _synthetic(384, gen)
     head = create_head("qualitynet", in_features=x.shape[1], layout=LAYOUT, reduction=4, hidden=[64, 32, 16])
-    cfg = TrainConfig(train_data=[], epochs=25, batch_size=32, lr=3e-3, weight_decay=1e-4, patience=25)
+    cfg = OptimConfig(epochs=25, batch_size=32, lr=3e-3, weight_decay=1e-4, patience=25)
     curves = fit_head(head, x[:200], y[:200], x[200:256], y[200:256], validate_score, cfg, "qualitynet")
     return head, x[256:], y[256:], curves
 
@@ -261,14 +261,14 @@ def test_exports_to_onnx(fitted):
 def test_trains_and_evaluates_from_the_cli(scored_images, tmp_path, capsys):
     csv, paths = scored_images
     config = {
-        "train_data": [{"csv": str(csv)}],
-        "encoder": "effnet-lite0",
-        "encoder_args": {"stages": [6], "grid": 3, "short_side": 64, "max_long_side": 96},
-        "score_head": {"name": "qualitynet", "args": {"hidden": [32, 16, 8]}},
-        "issue_head": None,
-        "epochs": 2,
-        "batch_size": 8,
-        "cache_dir": str(tmp_path / "cache"),
+        "model": {
+            "encoder": "effnet-lite0",
+            "encoder_args": {"stages": [6], "grid": 3, "short_side": 64, "max_long_side": 96},
+            "score_head": {"name": "qualitynet", "args": {"hidden": [32, 16, 8]}},
+            "issue_head": None,
+        },
+        "data": {"train": [{"csv": str(csv)}], "cache_dir": str(tmp_path / "cache")},
+        "optim": {"epochs": 2, "batch_size": 8},
     }
     (tmp_path / "qualitynet.json").write_text(json.dumps(config))
     assert main(["train", str(tmp_path / "qualitynet.json"), "--out", str(tmp_path / "run")]) == 0

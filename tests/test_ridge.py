@@ -9,7 +9,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
 from phoneiqa.heads import create_head
-from phoneiqa.training import TrainConfig, fit_head, validate_score
+from phoneiqa.training import OptimConfig, fit_head, validate_score
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -35,7 +35,7 @@ def test_ridge_head_chooses_the_penalty_and_weights_of_sklearn(n, d):
 def test_ridge_head_needs_no_gradient_training():
     x, y = torch.randn(50, 4), torch.randn(50) * 10 + 40
     head = create_head("ridge", in_features=4)
-    curves = fit_head(head, x[:40], y[:40], x[40:], y[40:], validate_score, TrainConfig(train_data=[]), "ridge")
+    curves = fit_head(head, x[:40], y[:40], x[40:], y[40:], validate_score, OptimConfig(), "ridge")
     assert len(curves["val"]) == 1 and not list(head.parameters())
     state = create_head("ridge", in_features=4)
     state.load_state_dict(head.state_dict())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,16 @@ from phoneiqa.model import Model
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.runtime import load_runtime
 from phoneiqa.synth import generate_dataset
-from phoneiqa.training import DataSource, HeadConfig, TrainConfig, part_columns, train
+from phoneiqa.training import (
+    DataConfig,
+    DataSource,
+    HeadConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    part_columns,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +54,13 @@ def graded(tmp_path_factory):
 def trained(graded, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = TrainConfig(
-        train_data=[DataSource(str(graded / "labels_train.csv"))],
-        val_data=[DataSource(str(graded / "labels_val.csv"))],
-        encoder="photometric",
-        score_head=None,
-        issue_head=HeadConfig("hex-linear", {"hidden": 64}),
-        epochs=60,
-        batch_size=32,
-        lr=3e-3,
-        cache_dir=str(out / "cache"),
+        DataConfig(
+            train=[DataSource(str(graded / "labels_train.csv"))],
+            val=[DataSource(str(graded / "labels_val.csv"))],
+            cache_dir=str(out / "cache"),
+        ),
+        model=ModelConfig(encoder="photometric", score_head=None, issue_head=HeadConfig("hex-linear", {"hidden": 64})),
+        optim=OptimConfig(epochs=60, batch_size=32, lr=3e-3),
     )
     return train(cfg, out), out
 
@@ -107,14 +116,18 @@ def test_cli_evaluate_writes_predictions(trained, graded, tmp_path, capsys):
 def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
     """``HeadConfig.inputs`` picks one encoder part's columns; the checkpoint keeps the choice."""
     cfg = TrainConfig(
-        train_data=[DataSource(str(graded / "labels_train.csv"))],
-        val_data=[DataSource(str(graded / "labels_val.csv"))],
-        encoder="photometric+photometric",
-        encoder_args={"photometric": {"short_side": 128}},
-        score_head=None,
-        issue_head=HeadConfig("hex-linear", inputs="photometric"),
-        epochs=2,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(
+            train=[DataSource(str(graded / "labels_train.csv"))],
+            val=[DataSource(str(graded / "labels_val.csv"))],
+            cache_dir=str(tmp_path / "cache"),
+        ),
+        model=ModelConfig(
+            encoder="photometric+photometric",
+            encoder_args={"photometric": {"short_side": 128}},
+            score_head=None,
+            issue_head=HeadConfig("hex-linear", inputs="photometric"),
+        ),
+        optim=OptimConfig(epochs=2),
     )
     with pytest.raises(ValueError, match="not a part"):
         part_columns(create_encoder("photometric"), "effnet-lite0")
@@ -140,14 +153,18 @@ def test_training_computes_only_the_encoder_parts_its_heads_read(graded, tmp_pat
     and each part's cached features equal the whole encoder's columns."""
     cache = tmp_path / "cache"
     cfg = TrainConfig(
-        train_data=[DataSource(str(graded / "labels_train.csv"))],
-        val_data=[DataSource(str(graded / "labels_val.csv"))],
-        encoder="photometric+exposure",
-        encoder_args={"photometric": {"short_side": 160}, "exposure": {"short_side": 128}},
-        score_head=None,
-        issue_head=HeadConfig("hex-linear", inputs="exposure"),
-        epochs=2,
-        cache_dir=str(cache),
+        DataConfig(
+            train=[DataSource(str(graded / "labels_train.csv"))],
+            val=[DataSource(str(graded / "labels_val.csv"))],
+            cache_dir=str(cache),
+        ),
+        model=ModelConfig(
+            encoder="photometric+exposure",
+            encoder_args={"photometric": {"short_side": 160}, "exposure": {"short_side": 128}},
+            score_head=None,
+            issue_head=HeadConfig("hex-linear", inputs="exposure"),
+        ),
+        optim=OptimConfig(epochs=2),
     )
     result = train(cfg, tmp_path / "run")
     computed = {(folder / "encoder_id.txt").read_text().split("|")[0] for folder in (cache / "features").iterdir()}
@@ -161,7 +178,7 @@ def test_training_computes_only_the_encoder_parts_its_heads_read(graded, tmp_pat
         for label, probabilities in ours.probabilities.items():
             np.testing.assert_allclose(probabilities, theirs.probabilities[label], atol=1e-4)
 
-    encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
+    encoder = create_encoder(cfg.model.encoder, **cfg.model.encoder_args)
     paths = sorted(graded.glob("*.jpg"))[:5]
     whole = encoder.encode([load_scaled(p, 160) for p in paths])
     np.testing.assert_allclose(cached_features(encoder, paths, cache).numpy(), whole.numpy(), atol=1e-6)
@@ -172,13 +189,17 @@ def test_an_issue_head_trains_alike_whatever_encoder_parts_come_before_it(graded
     heads = []
     for encoder in ("photometric", "effnet-lite0+photometric"):
         cfg = TrainConfig(
-            train_data=[DataSource(str(graded / "labels_train.csv"))],
-            val_data=[DataSource(str(graded / "labels_val.csv"))],
-            encoder=encoder,
-            score_head=None,
-            issue_head=HeadConfig("hex-linear", {"hidden": 16}, inputs="photometric"),
-            epochs=2,
-            cache_dir=str(tmp_path / "cache"),
+            DataConfig(
+                train=[DataSource(str(graded / "labels_train.csv"))],
+                val=[DataSource(str(graded / "labels_val.csv"))],
+                cache_dir=str(tmp_path / "cache"),
+            ),
+            model=ModelConfig(
+                encoder=encoder,
+                score_head=None,
+                issue_head=HeadConfig("hex-linear", {"hidden": 16}, inputs="photometric"),
+            ),
+            optim=OptimConfig(epochs=2),
         )
         heads.append(train(cfg, tmp_path / encoder).model.issue_head.state_dict())
     assert all(torch.equal(heads[0][k], heads[1][k]) for k in heads[0])
@@ -193,12 +214,12 @@ def test_a_kernel_ridge_score_compiles_into_the_runtime(graded, tmp_path):
     table.iloc[::4].to_csv(tmp_path / "val.csv", index=False)
     table.drop(table.index[::4]).to_csv(tmp_path / "train.csv", index=False)
     cfg = TrainConfig(
-        train_data=[DataSource(str(tmp_path / "train.csv"), str(graded))],
-        val_data=[DataSource(str(tmp_path / "val.csv"), str(graded))],
-        encoder="photometric",
-        score_head=HeadConfig("kernel-ridge"),
-        issue_head=None,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(
+            train=[DataSource(str(tmp_path / "train.csv"), str(graded))],
+            val=[DataSource(str(tmp_path / "val.csv"), str(graded))],
+            cache_dir=str(tmp_path / "cache"),
+        ),
+        model=ModelConfig(encoder="photometric", score_head=HeadConfig("kernel-ridge"), issue_head=None),
     )
     result = train(cfg, tmp_path / "run")
     assert result.metrics["score"]["srcc"] > 0.8
@@ -211,23 +232,40 @@ def test_a_kernel_ridge_score_compiles_into_the_runtime(graded, tmp_path):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"train_data": [], "epoch": 3}, "unknown key 'epoch' in training config (did you mean 'epochs'?)"),
-        ({"encoder": "photometric"}, "training config needs 'train_data'"),
-        ({"train_data": [{"images": "x"}]}, "train_data entry needs 'csv'"),
-        ({"train_data": [], "score_head": {"nme": "ridge"}}, "unknown key 'nme' in score_head (did you mean 'name'?)"),
-        ({"train_data": "labels.csv"}, None),
+        ({"data": {"train": []}, "optim": {"epoch": 3}}, "unknown key 'epoch' in optim (did you mean 'epochs'?)"),
+        ({"model": {"encoder": "photometric"}}, "training config needs 'data'"),
+        ({"data": {"train": [{"images": "x"}]}}, "data.train entry needs 'csv'"),
+        (
+            {"data": {"train": []}, "model": {"score_head": {"nme": "ridge"}}},
+            "unknown key 'nme' in model.score_head (did you mean 'name'?)",
+        ),
+        ({"data": {"train": []}, "epochs": 3}, "unknown key 'epochs' in training config (it belongs in 'optim')"),
+        ({"data": {"train": []}, "modle": {}}, "unknown key 'modle' in training config (did you mean 'model'?)"),
+        ({"data": {"train": "labels.csv"}}, None),
     ],
 )
 def test_configs_are_checked_key_by_key(config, message):
     from phoneiqa.errors import ConfigError
 
     if message is None:  # a list was expected: say so instead of iterating over the characters
-        with pytest.raises(ConfigError, match="train_data entry must be a JSON object, got str"):
+        with pytest.raises(ConfigError, match=r"data\.train entry must be a JSON object, got str"):
             TrainConfig.from_dict(config)
         return
     with pytest.raises(ConfigError) as info:
         TrainConfig.from_dict(config)
     assert str(info.value) == message
+
+
+def test_a_config_round_trips_through_json():
+    """What the checkpoint records (``asdict``) reads back as the same config."""
+    import dataclasses
+
+    cfg = TrainConfig(
+        DataConfig([DataSource("a.csv", "img", rename={"image": "filename"})], val_fraction=0.1),
+        model=ModelConfig(encoder="photometric", score_head=HeadConfig("ridge"), issue_head=None),
+        optim=OptimConfig(epochs=3, seed=7),
+    )
+    assert TrainConfig.from_dict(json.loads(json.dumps(dataclasses.asdict(cfg)))) == cfg
 
 
 def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, capsys):
@@ -242,14 +280,18 @@ def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, c
         table["too_red"], table["too_blue"], table["too_yellow"] = table["dark"], 0, table["bright"]
         table.to_csv(tmp_path / f"{split}.csv", index=False)
     cfg = TrainConfig(
-        train_data=[DataSource(str(tmp_path / "train.csv"), str(graded))],
-        val_data=[DataSource(str(tmp_path / "val.csv"), str(graded))],
-        encoder="photometric",
-        score_head=None,
-        issue_head=HeadConfig("hex-linear", {"hidden": 16}),
-        spec="smartphone6_wb",
-        epochs=3,
-        cache_dir=str(tmp_path / "cache"),
+        DataConfig(
+            train=[DataSource(str(tmp_path / "train.csv"), str(graded))],
+            val=[DataSource(str(tmp_path / "val.csv"), str(graded))],
+            cache_dir=str(tmp_path / "cache"),
+        ),
+        model=ModelConfig(
+            encoder="photometric",
+            score_head=None,
+            issue_head=HeadConfig("hex-linear", {"hidden": 16}),
+            spec="smartphone6_wb",
+        ),
+        optim=OptimConfig(epochs=3),
     )
     result = train(cfg, tmp_path / "run")
     nine = ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
@@ -291,15 +333,13 @@ def test_cli_train_reads_a_csv_with_other_column_names(scored_images, tmp_path, 
 
 def test_cli_train_defaults_to_the_shipped_recipe(scored_images, tmp_path, capsys):
     """No config: the `default` recipe (phoneiqa/pretrained/default.json: encoder, heads, optimisation)."""
-    import json
-
     from phoneiqa.training import recipe_path
 
     csv, _ = scored_images
     assert main(["train", "--csv", str(csv), "--out", str(tmp_path / "run")]) == 0
     recipe = json.loads(recipe_path("default").read_text())
-    assert "train_data" not in recipe  # a recipe holds no data paths
-    model = Model.load(tmp_path / "run" / "model.pt")
-    assert (model.encoder_name, model.encoder_args) == (recipe["encoder"], recipe["encoder_args"])
-    assert model.score_head.name == recipe["score_head"]["name"] and model.issue_head is None  # no level rows
+    assert set(recipe) == {"model", "optim"}  # a recipe holds no data paths
+    model, parts = Model.load(tmp_path / "run" / "model.pt"), recipe["model"]
+    assert (model.encoder_name, model.encoder_args) == (parts["encoder"], parts["encoder_args"])
+    assert model.score_head.name == parts["score_head"]["name"] and model.issue_head is None  # no level rows
     capsys.readouterr()
