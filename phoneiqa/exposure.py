@@ -9,8 +9,7 @@ Each issue's severity is a number measured on a photo — against the same scene
     blown_share(bad)               # needs no reference: share of the frame blown out, glints excluded
 
 The synthetic-issue generators label their images with these functions, whatever operations made
-them; the tests check them on images whose answer is known by construction.  Numpy, Pillow and
-scipy (its connected-component labelling) only.
+them; the tests check them on images whose answer is known by construction.  Numpy and Pillow only.
 """
 
 from __future__ import annotations
@@ -93,15 +92,48 @@ def blown_mask(codes: np.ndarray, min_region: float = MIN_REGION) -> np.ndarray:
     """
     _check_codes(codes)
     blown = np.count_nonzero(codes >= BLOWN_CODE, axis=2) >= BLOWN_CHANNELS
-    if not blown.any():
-        return blown
-    from scipy import ndimage  # imported on first use: a runtime without blown highlights never pays for it
+    return large_regions(blown, min_region * blown.size)
 
-    regions, count = ndimage.label(blown, structure=np.ones((3, 3), dtype=bool))
-    sizes = np.bincount(regions.ravel(), minlength=count + 1)
-    keep = sizes >= min_region * blown.size
-    keep[0] = False
-    return keep[regions]
+
+def large_regions(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+    """``mask`` (2-D bool) without its 8-connected regions of fewer than ``min_pixels`` pixels.
+
+    Numpy only (the runtime has no scipy): the mask's horizontal runs are the graph's nodes, runs of
+    neighbouring rows that touch (diagonally included) its edges, and regions its components, found
+    by propagating the smallest run index along the edges with pointer jumping.
+    """
+    height, width = mask.shape
+    stride = width + 2  # each row padded by a False column on both sides, so runs never join across rows
+    padded = np.zeros((height, stride), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.flatnonzero(np.diff(padded, axis=1, append=0).ravel())
+    if not len(edges):
+        return mask.copy()
+    starts, stops = edges[0::2] + 1, edges[1::2] + 1  # global positions, row-major; stop exclusive
+    rows = starts // stride
+    # runs of the row above that touch run b: stop_a >= start_b and start_a <= stop_b (8-connected)
+    lo = np.searchsorted(stops, starts - stride, side="left")
+    hi = np.searchsorted(starts, stops - stride, side="right")
+    hi = np.where(rows > 0, np.maximum(hi, lo), lo)
+    counts = hi - lo
+    b = np.repeat(np.arange(len(starts)), counts)
+    a = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    labels = np.arange(len(starts))
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        np.minimum.at(labels, a, low)
+        np.minimum.at(labels, b, low)
+        jumped = labels[labels]
+        while not np.array_equal(jumped, labels):
+            labels, jumped = jumped, jumped[jumped]
+        if np.array_equal(labels[a], labels[b]):
+            break
+    sizes = np.bincount(labels, weights=stops - starts)
+    keep = sizes[labels] >= min_pixels
+    marks = np.zeros(height * stride + 1, dtype=np.int32)
+    np.add.at(marks, starts[keep], 1)
+    np.add.at(marks, stops[keep], -1)
+    return (np.cumsum(marks[:-1]) > 0).reshape(height, stride)[:, 1:-1]
 
 
 def blown_share(codes: np.ndarray) -> float:
