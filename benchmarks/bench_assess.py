@@ -6,7 +6,8 @@ Makes a 12 MP (4000×3000) and a 48 MP (8000×6000) JPEG by upscaling a shared c
 times, in one run and on the same file (each phoneiqa backend in a fresh process of its own, as an
 application would run it):
   * each shipped model of ``--models``, compiled runtime (ONNX Runtime + numpy, no torch) and PyTorch
-    backends: file path in, Assessment out (decode at reduced scale, resize, encoders, both heads);
+    backends: file path in, Assessment out (decode at reduced scale, resize, encoders, both heads),
+    and what ``explain=True`` (the exposure maps) adds to that;
   * the seed system's pipeline: full decode, resize to 300×300, five 224×224 crops through
     open_clip ViT-B-32's image tower (random weights: only the cost matters).
 and the peak resident memory of a fresh process that loads a model and assesses the 48 MP file.
@@ -94,6 +95,7 @@ def child(mode: str, path: str, backend: str, name: str, runs: int) -> None:
     image = load_scaled(path, side)
     times = {
         "assess": median_ms(lambda: model.assess(path), runs),
+        "explain": median_ms(lambda: model.assess(path, explain=True), runs),
         "decode": median_ms(lambda: load_scaled(path, side), runs),
         "predict": median_ms(lambda: model.predict_images([image]), runs),
     }
@@ -138,11 +140,12 @@ def main() -> None:
     print(
         f"12 MP JPEG (4000×3000), {args.threads} threads, median of {args.runs} runs, each backend in a fresh process"
     )
-    print(f"{'pipeline':<52}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}")
+    print(f"{'pipeline':<52}{'ms':>8}{'vs seed':>9}{'decode ms':>11}{'model ms':>10}{'explain=True adds':>19}")
     for (name, backend), t in timings.items():
         ratio = seed_ms / t["assess"]
         row = f"phoneiqa {name}, {names[backend]}"
-        print(f"{row:<52}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}")
+        extra = t["explain"] - t["assess"]
+        print(f"{row:<52}{t['assess']:>8.1f}{ratio:>8.1f}×{t['decode']:>11.1f}{t['predict']:>10.1f}{extra:>16.1f} ms")
     print(f"{'seed CLIP ViT-B-32 pipeline':<52}{seed_ms:>8.1f}{1.0:>8.1f}×{full_decode:>11.1f}")
     print("\npeak RSS (MB) of a fresh process assessing a 48 MP JPEG (8000×6000)")
     header = f"{'model, backend':<22}{'import':>8}{'model loaded':>14}{'after assess':>14}{'the photo adds':>16}"

@@ -22,13 +22,13 @@ from phoneiqa.loading import default_model
 
 
 @overload
-def assess(images: ImageInput, batch_size: int = 32, errors: str = "raise") -> Assessment: ...
+def assess(images: ImageInput, batch_size: int = 32, errors: str = "raise", explain: bool = False) -> Assessment: ...
 @overload
 def assess(
-    images: Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+    images: Sequence[ImageInput], batch_size: int = 32, errors: str = "raise", explain: bool = False
 ) -> list[Assessment | ImageError]: ...
 def assess(
-    images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+    images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise", explain: bool = False
 ) -> Assessment | list[Assessment | ImageError]:
     """Assess one photo, or a list of photos (results in the same order), with the default model.
 
@@ -36,6 +36,8 @@ def assess(
     (H×W, H×W×3 or H×W×4; uint8, uint16 or float in 0..1) or a torch tensor (C×H×W); see
     :func:`phoneiqa.image.load_image`.  Raises :class:`phoneiqa.ImageError` naming the input
     that cannot be used; ``errors="return"`` instead puts that error in the input's place in the
-    list and assesses the rest.  Same as ``phoneiqa.load().assess(...)``, without reloading the model.
+    list and assesses the rest.  ``explain=True`` adds where the exposure problems are
+    (``Assessment.explanation``, drawn by ``Assessment.overlay()``; :mod:`phoneiqa.explain`).  Same as
+    ``phoneiqa.load().assess(...)``, without reloading the model.
     """
-    return default_model().assess(images, batch_size=batch_size, errors=errors)
+    return default_model().assess(images, batch_size=batch_size, errors=errors, explain=explain)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -20,6 +20,9 @@ from phoneiqa.errors import ImageError
 from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
 from phoneiqa.preprocess import load_scaled
+
+if TYPE_CHECKING:
+    from phoneiqa.explain import Explanation
 
 
 @dataclass(frozen=True)
@@ -31,19 +34,33 @@ class Assessment:
     0..3 (none, normal, severe, blocking), each label's median level under the exact probabilities
     (:func:`hexgraph.median_levels`), always a legal combination, so never bright and dark at once.
     ``probabilities``: label key -> the exact probabilities of levels 0..3, summing to 1.
+    ``explanation``: where the exposure problems are (:class:`phoneiqa.explain.Explanation`), when
+    assessed with ``explain=True``; see :meth:`overlay`.
     """
 
     score: float | None
     issues: dict[str, int]
     probabilities: dict[str, list[float]]
+    explanation: Explanation | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain JSON-able dict with the three fields."""
-        return {
+        """A plain JSON-able dict with the three fields (and ``exposure_shares``, the share of the frame
+        each exposure map marks, when explained)."""
+        out: dict[str, Any] = {
             "score": self.score,
             "issues": dict(self.issues),
             "probabilities": {k: list(v) for k, v in self.probabilities.items()},
         }
+        if self.explanation is not None:
+            out["exposure_shares"] = self.explanation.shares
+        return out
+
+    def overlay(self, legend: bool = True) -> Image.Image:
+        """The exposure maps over the photo, for the issues this assessment flags, with a legend
+        (:meth:`phoneiqa.explain.Explanation.overlay`); needs ``assess(..., explain=True)``."""
+        if self.explanation is None:
+            raise ValueError("this assessment has no exposure maps: assess with explain=True")
+        return self.explanation.overlay(self.issues, legend)
 
     def flagged(self) -> dict[str, str]:
         """The issues of level >= 1, as label key -> level name."""
@@ -145,7 +162,11 @@ class Assessor(ABC):
         """Assess a batch of prepared inputs in one model call."""
 
     def assess(
-        self, images: ImageInput | Sequence[ImageInput], batch_size: int = 32, errors: str = "raise"
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        batch_size: int = 32,
+        errors: str = "raise",
+        explain: bool = False,
     ) -> Assessment | list[Assessment | ImageError]:
         """Assess one image, or a list or tuple of images (a list of results in the same order).
 
@@ -153,11 +174,24 @@ class Assessor(ABC):
         :func:`phoneiqa.preprocess.load_scaled`), and each batch is one :meth:`run`.  Raises
         :class:`phoneiqa.ImageError` naming the unusable input (in a list, by its position unless it
         is a path); with ``errors="return"`` a list keeps that error in the input's slot and the
-        others are assessed.
+        others are assessed.  ``explain``: also compute each photo's exposure maps from the same
+        decoded pixels (``Assessment.explanation``, :mod:`phoneiqa.explain`).
         """
         prepare = self.preparer()
+        if not explain:
 
-        def decode(source: ImageInput, name: str | None) -> Any:
-            return prepare(load_scaled(source, self.short_side, name=name))
+            def decode(source: ImageInput, name: str | None) -> Any:
+                return prepare(load_scaled(source, self.short_side, name=name))
 
-        return assess_batches(images, batch_size, decode, self.run, errors)
+            return assess_batches(images, batch_size, decode, self.run, errors)
+        from phoneiqa.explain import explain as explain_image
+
+        def decode_and_explain(source: ImageInput, name: str | None) -> Any:
+            image = load_scaled(source, self.short_side, name=name)
+            return prepare(image), explain_image(image)
+
+        def run(batch: list[tuple[Any, Explanation]]) -> list[Assessment]:
+            done = self.run([prepared for prepared, _ in batch])
+            return [replace(a, explanation=e) for a, (_, e) in zip(done, batch, strict=True)]
+
+        return assess_batches(images, batch_size, decode_and_explain, run, errors)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phoneiqa.errors import PhoneIQAError
+from phoneiqa.explain import MAPS
 from phoneiqa.extras import needs_extras
 
 Command = Callable[[argparse.Namespace], int]
@@ -148,8 +149,14 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
     from phoneiqa.loading import BACKENDS
 
     p.add_argument("files", nargs="*", help="image files (JPEG, PNG, HEIC, WebP, TIFF, BMP, GIF)")
-    p.add_argument("--sample", action="store_true", help="also assess scikit-learn's sample photo china.jpg")
+    p.add_argument("--sample", action="store_true", help="also assess the sample photo shipped in the package")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    p.add_argument(
+        "--explain",
+        metavar="DIR",
+        help="also find where the exposure problems are: list each map's share of the frame and write the maps "
+        "over the photo as DIR/<file name>.explain.png",
+    )
     p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
 
@@ -165,25 +172,45 @@ def _assess(args: argparse.Namespace) -> int:
     model = load(args.model, backend=args.backend)
     width = max(len(f) for f in files)
     widths = {k: max(len(k), *map(len, LEVELS)) for k in model.labels}
+    maps = list(MAPS) if args.explain is not None else []
     if not args.json:
-        print(f"{'file':<{width}}  {'score':>5}  " + "  ".join(f"{k:<{w}}" for k, w in widths.items()).rstrip())
-    results = _assess_each(model, files)
+        header = "  ".join([*(f"{k:<{w}}" for k, w in widths.items()), *(f"{m} %" for m in maps)])
+        print(f"{'file':<{width}}  {'score':>5}  {header}".rstrip())
+    results = _assess_each(model, files, explain=bool(maps))
+    written: set[Path] = set()
     for f, result in zip(files, results, strict=True):
         if isinstance(result, PhoneIQAError):
             _print_error(f, result, args.json)
-        elif args.json:
+            continue
+        if maps:
+            written.add(_write_overlay(result, f, Path(args.explain), written))
+        if args.json:
             print(json.dumps({"file": f, **result.to_dict()}))
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
-            levels = "  ".join(f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items())
-            print(f"{f:<{width}}  {score:>5}  {levels}".rstrip())
+            levels = [f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items()]
+            shares = [f"{100 * result.explanation.shares[m]:>{len(m) + 2}.1f}" for m in maps]
+            print(f"{f:<{width}}  {score:>5}  {'  '.join(levels + shares)}".rstrip())
     return 1 if any(isinstance(r, PhoneIQAError) for r in results) else 0
 
 
-def _assess_each(model: Any, files: list[str]) -> list[Any]:
+def _write_overlay(result: Any, file: str, folder: Path, taken: set[Path]) -> Path:
+    """Save an assessment's overlay as ``folder/<file name>.explain.png`` (``<name>-2...`` when another
+    file of this run had the name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name, n = Path(file).name, 1
+    path = folder / f"{name}.explain.png"
+    while path in taken:
+        n += 1
+        path = folder / f"{name}-{n}.explain.png"
+    result.overlay().save(path)
+    return path
+
+
+def _assess_each(model: Any, files: list[str], explain: bool = False) -> list[Any]:
     """Each file's assessment, or the error naming it (in its place); a folder is pointed to the audit."""
     readable = [f for f in files if not os.path.isdir(f)]
-    results = iter(model.assess(readable, errors="return") if readable else [])
+    results = iter(model.assess(readable, errors="return", explain=explain) if readable else [])
     return [
         PhoneIQAError(f"{f}: a folder; `phoneiqa audit {f}` assesses the photos in it")
         if os.path.isdir(f)
