@@ -1,15 +1,16 @@
 """Throughput of ``phoneiqa audit`` on phone-sized JPEGs, beside a plain loop calling ``assess`` per file.
 
-    python benchmarks/bench_audit.py [--n 200] [--settings 2x8 1x8 2x32 0x8]
+    python benchmarks/bench_audit.py [--n 200] [--settings 2x8 1x8 2x32 0x8 2x8+html 2x8+explain]
 
 Makes ``--n`` 12 MP JPEGs (4000×3000, quality 92) from the shared clean photos (upscaled, a
 different photo or mirror image each), then, in one run on the same files (just written, so
 every run finds them in the page cache):
   * a plain loop: ``model = phoneiqa.load(); [model.assess(f) for f in files]``;
   * ``phoneiqa.audit(folder, workers=W, batch_size=B, cache=False)`` for each ``WxB`` setting
-    (W decoding processes beside the main process);
+    (W decoding processes beside the main process); ``WxB+html`` adds the HTML report's thumbnails,
+    ``WxB+explain`` thumbnails and exposure-map overlays (``phoneiqa audit --html --explain``);
 and prints images per second and the ratio against the loop, plus a check that the audit's
-scores equal the loop's.
+scores equal the loop's, and the throughput of ``+explain`` against ``+html`` when both ran.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def make_jpegs(folder: Path, n: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--settings", nargs="+", default=["2x8", "1x8", "2x32", "0x8"], help="WORKERSxBATCH")
+    parser.add_argument(
+        "--settings", nargs="+", default=["2x8", "1x8", "2x32", "0x8", "2x8+html", "2x8+explain"], help="WORKERSxBATCH"
+    )
     args = parser.parse_args()
     import phoneiqa
     from phoneiqa.audit import audit
@@ -60,18 +63,26 @@ def main() -> None:
         loop = [model.assess(str(f)).score for f in files]
         loop_rate = len(files) / (time.perf_counter() - start)
         rows = [("plain loop: assess() per file", loop_rate, 1.0, 0.0)]
+        rates = {}
         for setting in args.settings:
-            workers, batch = map(int, setting.split("x"))
+            size, _, extra = setting.partition("+")
+            workers, batch = map(int, size.split("x"))
+            options = {"thumbnails": extra in ("html", "explain"), "explain": extra == "explain"}
             start = time.perf_counter()
-            table = audit(tmp, workers=workers, batch_size=batch, cache=False, progress=False)
-            rate = len(files) / (time.perf_counter() - start)
+            table = audit(tmp, workers=workers, batch_size=batch, cache=False, progress=False, **options)
+            rates[setting] = rate = len(files) / (time.perf_counter() - start)
             diff = float(np.abs(np.asarray(table["score"], dtype=float) - np.asarray(loop)).max())
-            rows.append((f"audit, {workers} workers, batch {batch}", rate, rate / loop_rate, diff))
+            name = f"audit, {workers} workers, batch {batch}" + (f", {extra}" if extra else "")
+            rows.append((name, rate, rate / loop_rate, diff))
 
     print(f"\n{os.cpu_count()} CPU cores; defaults: {default_workers()} workers, batch size {DEFAULT_BATCH_SIZE}")
     print(f"{'run':<34}{'images/s':>10}{'vs loop':>9}{'max |score diff|':>18}")
     for name, rate, ratio, diff in rows:
         print(f"{name:<34}{rate:>10.1f}{ratio:>8.2f}×{diff:>18.1e}")
+    for setting, rate in rates.items():
+        html = setting.replace("+explain", "+html")
+        if setting.endswith("+explain") and html in rates:
+            print(f"{setting} / {html}: {rate / rates[html]:.2f} of the throughput (target >= 0.80)")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def audit(
     progress: bool | None = None,
     executor: str = "local",
     concurrency: int | None = None,
+    explain: bool = False,
 ) -> AuditTable:
     """Assess every image under ``paths``: an :class:`~phoneiqa.audit_pipeline.AuditTable`, one row per
     file, sorted by path.
@@ -50,8 +51,10 @@ def audit(
     for the others; ``table.failed()`` is the one definition of a failure, so a model without a score
     head has ``None`` scores and no failures).  ``probabilities`` adds ``p_<label>`` columns, the
     probability that the issue is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of
-    small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`).  ``table.to_pandas()`` gives a
-    DataFrame (the ``pandas`` extra).
+    small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`); ``explain`` adds an ``overlay``
+    column: for each photo with a flagged issue, a small JPEG of its exposure maps
+    (:mod:`phoneiqa.explain`), ``None`` for the others.  ``table.to_pandas()`` gives a DataFrame (the
+    ``pandas`` extra).
 
     ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
     ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
@@ -65,6 +68,8 @@ def audit(
     if executor == "ray":
         if cache or workers is not None:
             raise ConfigError("the Ray executor has neither a result cache nor local workers; drop cache and workers")
+        if explain:
+            raise ConfigError("the Ray executor does not draw exposure maps (explain); use the local one")
         from phoneiqa.audit_ray import audit_ray  # Ray is an extra: imported only when asked for
 
         options = {"model": model, "backend": backend, "probabilities": probabilities, "thumbnails": thumbnails}
@@ -79,26 +84,26 @@ def audit(
     start = time.perf_counter()
     entries, outcomes, keys = discover(paths)
     identity = model_id(model)
-    store = open_cache(cache, identity)
+    store = open_cache(cache, identity + ("+explain" if explain else ""))  # explained rows keep their overlays
     try:
         if store is not None:
             hits = store.get(list(keys.values()))
             for path, key in keys.items():
                 hit = hits.get(key)
                 if hit is not None and (hit.thumbnail is not None or not thumbnails):
-                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail)
+                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail, overlay=hit.overlay)
         todo = [(path, key) for path, key in keys.items() if path not in outcomes]
         from_cache = len(keys) - len(todo)
         labels = None
         if todo:
             runner = load(model, backend=backend)
             labels = runner.labels
-            for path, outcome in assess_files(runner, todo, store, thumbnails, workers, batch_size, progress):
+            found = assess_files(runner, todo, store, thumbnails, workers, batch_size, progress, explain)
+            for path, outcome in found:
                 outcomes[path] = outcome
     finally:
         if store is not None:
             store.close()
     paths = [e.path for e in entries]
-    return make_table(
-        paths, outcomes, probabilities, thumbnails, labels, model=identity, from_cache=from_cache, started=start
-    )
+    counts = {"model": identity, "from_cache": from_cache, "started": start}
+    return make_table(paths, outcomes, probabilities, thumbnails, labels, overlays=explain, **counts)

@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS results (
     mtime_ns INTEGER NOT NULL,
     result TEXT NOT NULL,
     thumbnail BLOB,
+    overlay BLOB,
     PRIMARY KEY (model, path)
 )
 """
@@ -42,10 +43,11 @@ class FileKey:
 
 @dataclass(frozen=True)
 class Cached:
-    """A cached assessment and, when one was made, the photo's JPEG thumbnail."""
+    """A cached assessment and, when they were made, the photo's JPEG thumbnail and exposure-map overlay."""
 
     assessment: Assessment
     thumbnail: bytes | None
+    overlay: bytes | None = None
 
 
 class ResultCache:
@@ -59,6 +61,9 @@ class ResultCache:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
+        if "overlay" not in columns:  # a cache written before overlays existed
+            self.db.execute("ALTER TABLE results ADD COLUMN overlay BLOB")
         self.db.commit()
 
     def get(self, keys: Sequence[FileKey]) -> dict[FileKey, Cached]:
@@ -68,21 +73,24 @@ class ResultCache:
             chunk = {k.path: k for k in keys[start : start + 500]}
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT path, size, mtime_ns, result, thumbnail FROM results WHERE model = ? AND path IN ({marks})",
+                "SELECT path, size, mtime_ns, result, thumbnail, overlay FROM results "
+                f"WHERE model = ? AND path IN ({marks})",
                 [self.model_id, *chunk],
             )
-            for path, size, mtime_ns, result, thumbnail in rows:
+            for path, size, mtime_ns, result, thumbnail, overlay in rows:
                 key = chunk[path]
                 if (size, mtime_ns) == (key.size, key.mtime_ns):
-                    found[key] = Cached(Assessment(**json.loads(result)), thumbnail)
+                    found[key] = Cached(Assessment(**json.loads(result)), thumbnail, overlay)
         return found
 
-    def put(self, items: Iterable[tuple[FileKey, Assessment, bytes | None]]) -> None:
-        """Store results and commit them together."""
+    def put(self, items: Iterable[tuple[FileKey, Assessment, bytes | None, bytes | None]]) -> None:
+        """Store (file, assessment, thumbnail, overlay) results and commit them together."""
+        rows = [(self.model_id, k.path, k.size, k.mtime_ns, json.dumps(a.to_dict()), t, o) for k, a, t, o in items]
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                [(self.model_id, k.path, k.size, k.mtime_ns, json.dumps(a.to_dict()), thumb) for k, a, thumb in items],
+                "INSERT OR REPLACE INTO results (model, path, size, mtime_ns, result, thumbnail, overlay) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     def close(self) -> None:

@@ -41,6 +41,8 @@ from phoneiqa.assessment import Assessment, Assessor, unchanged
 from phoneiqa.audit_cache import FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
+from phoneiqa.explain import Explanation
+from phoneiqa.explain import explain as explain_image
 from phoneiqa.extras import require
 from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
@@ -55,6 +57,8 @@ IMAGE_SUFFIXES = frozenset(
 """File suffixes (any case) an audit looks for inside folders."""
 REPORT_FORMATS = (".csv", ".jsonl", ".parquet")
 THUMBNAIL_SIZE = 160
+OVERLAY_SIZE = 240
+"""Long side of the exposure-map overlays of an audit's HTML report."""
 DEFAULT_BATCH_SIZE = 8
 """Photos per model call and per cache commit (at most this many are lost to a kill)."""
 
@@ -69,11 +73,29 @@ class Entry:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one file: an assessment (and thumbnail), or the reason it failed."""
+    """What became of one file: an assessment (and thumbnail, exposure-map overlay), or the reason it failed."""
 
     assessment: Assessment | None = None
     thumbnail: bytes | None = None
     error: str = ""
+    overlay: bytes | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Preview:
+    """What the HTML report shows of a photo, made where the photo is decoded: its JPEG thumbnail and,
+    when explained, its exposure maps at :data:`OVERLAY_SIZE`, drawn once the model has named the issues."""
+
+    thumbnail: bytes | None = None
+    maps: Explanation | None = None
+
+    def overlay(self, assessment: Assessment) -> bytes | None:
+        """A JPEG of the maps of the issues ``assessment`` flags (with a legend); ``None`` when it flags none."""
+        if self.maps is None or not any(assessment.issues.values()):
+            return None
+        buffer = io.BytesIO()
+        self.maps.overlay(assessment.issues).save(buffer, "JPEG", quality=80)
+        return buffer.getvalue()
 
 
 def find_images(paths: Iterable[str | os.PathLike]) -> list[Entry]:
@@ -149,17 +171,20 @@ def decode(
     thumbnail: bool,
     data: bytes | None = None,
     prepare: Callable[[Image.Image], Any] = unchanged,
-) -> tuple[Any, bytes | None, str]:
-    """What a worker does with one file (or its ``data`` when already read): (the model's input,
-    JPEG thumbnail, "") or (None, None, the reason it cannot be used).  ``prepare``: the model's
-    :meth:`~phoneiqa.assessment.Assessor.preparer` (by default the decoded image itself)."""
+    explain: bool = False,
+) -> tuple[Any, Preview, str]:
+    """What a worker does with one file (or its ``data`` when already read): (the model's input, its
+    :class:`Preview`, "") or (None, an empty preview, the reason it cannot be used).  ``prepare``: the
+    model's :meth:`~phoneiqa.assessment.Assessor.preparer` (by default the decoded image itself);
+    ``thumbnail``/``explain``: make the preview's thumbnail / exposure maps."""
     try:
         image = load_scaled(path if data is None else data, short_side, name=path)
     except ImageError as exc:
-        return None, None, _reason(str(exc), path)
+        return None, Preview(), _reason(str(exc), path)
     except Exception as exc:  # a bug in a decoder must not stop the audit either
-        return None, None, f"cannot decode ({type(exc).__name__}: {exc})"
-    return prepare(image), make_thumbnail(image) if thumbnail else None, ""
+        return None, Preview(), f"cannot decode ({type(exc).__name__}: {exc})"
+    maps = explain_image(image).resized(OVERLAY_SIZE) if explain else None
+    return prepare(image), Preview(make_thumbnail(image) if thumbnail else None, maps), ""
 
 
 def _reason(message: str, path: str) -> str:
@@ -223,19 +248,20 @@ def assess_files(
     workers: int | None,
     batch_size: int,
     progress: bool | None,
+    explain: bool = False,
 ) -> Iterator[tuple[str, Outcome]]:
     """Decode and prepare ``todo`` (in workers), assess ``batch_size`` photos per model call, commit each
-    batch to the cache, yield outcomes."""
+    batch to the cache, yield outcomes (with exposure-map overlays of the flagged photos when ``explain``)."""
     bar = progress_bar(len(todo), "audit", enabled=progress)
-    batch: list[tuple[str, FileKey, Any, bytes | None]] = []
-    decoded = _decoded(todo, runner.short_side, thumbnails, runner.preparer(), workers, batch_size)
+    batch: list[tuple[str, FileKey, Any, Preview]] = []
+    decoded = _decoded(todo, runner.short_side, (thumbnails, explain), runner.preparer(), workers, batch_size)
     try:
-        for path, key, photo, thumb, error in decoded:
+        for path, key, photo, preview, error in decoded:
             if error:
                 bar.update(1)
                 yield path, Outcome(error=error)
                 continue
-            batch.append((path, key, photo, thumb))
+            batch.append((path, key, photo, preview))
             if len(batch) == batch_size:
                 yield from _finish_batch(runner, batch, store, bar)
                 batch = []
@@ -248,15 +274,18 @@ def assess_files(
 def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
     """Assess one batch of prepared photos and commit the results before handing them on."""
     results = assess_prepared(runner, [photo for _, _, photo, _ in batch])
-    done = [(path, key, result, thumb) for (path, key, _, thumb), result in zip(batch, results, strict=True)]
+    outcomes = [
+        Outcome(result, preview.thumbnail, overlay=preview.overlay(result))
+        if isinstance(result, Assessment)
+        else Outcome(error=result)
+        for (_, _, _, preview), result in zip(batch, results, strict=True)
+    ]
     if store is not None:
-        store.put((key, result, thumb) for _, key, result, thumb in done if isinstance(result, Assessment))
+        done = zip(batch, outcomes, strict=True)
+        store.put((key, o.assessment, o.thumbnail, o.overlay) for (_, key, _, _), o in done if o.assessment is not None)
     bar.update(len(batch))
-    for path, _, result, thumb in done:
-        if isinstance(result, Assessment):
-            yield path, Outcome(result, thumb)
-        else:
-            yield path, Outcome(error=result)
+    for (path, _, _, _), outcome in zip(batch, outcomes, strict=True):
+        yield path, outcome
 
 
 def assess_prepared(runner: Assessor, prepared: list[Any]) -> list[Assessment | str]:
@@ -280,16 +309,18 @@ def _assess_one(runner: Assessor, photo: Any) -> Assessment | str:
 def _decoded(
     todo: Sequence[tuple[str, FileKey]],
     short_side: int,
-    thumbnails: bool,
+    previews: tuple[bool, bool],
     prepare: Callable[[Image.Image], Any],
     workers: int | None,
     batch_size: int,
-) -> Iterator[tuple[str, FileKey, Any, bytes | None, str]]:
-    """``decode`` over ``todo`` in order; with workers, up to two batches ahead of the consumer."""
+) -> Iterator[tuple[str, FileKey, Any, Preview, str]]:
+    """``decode`` over ``todo`` in order (``previews``: thumbnails, exposure maps); with workers, up to two
+    batches ahead of the consumer."""
     n = default_workers() if workers is None else workers
+    thumbnails, explain = previews
     if n == 0:
         for path, key in todo:
-            yield path, key, *decode(path, short_side, thumbnails, prepare=prepare)
+            yield path, key, *decode(path, short_side, thumbnails, prepare=prepare, explain=explain)
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
     pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
@@ -300,7 +331,7 @@ def _decoded(
                 item = next(items, None)
                 if item is None:
                     break
-                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, prepare)))
+                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, prepare, explain)))
             if not pending:
                 return
             path, key, future = pending.popleft()
@@ -337,7 +368,8 @@ class AuditTable:
     Columns, in order: ``path``; ``score`` (``None`` for failed files and for models without a score);
     one column per issue label of the model, its level 0..3 (:attr:`labels`); ``error`` (``""`` when
     the file was assessed: :meth:`failed` is the one definition of a failure); with probabilities,
-    ``p_<label>`` = P(level >= normal); with thumbnails, ``thumbnail`` (JPEG bytes).  ``table["score"]``
+    ``p_<label>`` = P(level >= normal); with thumbnails, ``thumbnail`` (JPEG bytes); when explained,
+    ``overlay`` (a JPEG of the exposure maps of a flagged photo, else ``None``).  ``table["score"]``
     is a column as a list, :meth:`rows` the rows as dicts, :meth:`to_pandas` a DataFrame (needs the
     ``pandas`` extra).  ``attrs``: the model id and the counts (assessed, from the cache, failed, seconds).
     """
@@ -393,6 +425,7 @@ def make_table(
     thumbnails: bool,
     labels: Sequence[str] | None = None,
     *,
+    overlays: bool = False,
     model: str = "",
     from_cache: int = 0,
     started: float | None = None,
@@ -419,6 +452,8 @@ def make_table(
             ]
     if thumbnails:
         columns["thumbnail"] = [o.thumbnail for o in results]
+    if overlays:
+        columns["overlay"] = [o.overlay for o in results]
     failed = sum(bool(o.error) for o in results)
     seconds = time.perf_counter() - started if started is not None else 0.0
     attrs = {"model": model, "from_cache": from_cache, "assessed": len(paths) - from_cache - failed}
@@ -432,7 +467,7 @@ def _number(value: float | None) -> float | None:
 
 def write_report(table: AuditTable, path: str | os.PathLike) -> Path:
     """Write an audit table by the file's suffix: ``.csv``, ``.jsonl`` or ``.parquet`` (the ``pandas``
-    extra), without thumbnails; an unknown value is an empty CSV cell, ``null`` in JSON.
+    extra), without thumbnails and overlays; an unknown value is an empty CSV cell, ``null`` in JSON.
 
     Written to a temporary file first, so an existing report is never left half-written.
     """
@@ -440,7 +475,7 @@ def write_report(table: AuditTable, path: str | os.PathLike) -> Path:
     suffix = out.suffix.lower()
     if suffix not in REPORT_FORMATS:
         raise ValueError(f"{out}: unknown report format {suffix or '(none)'!r}; use one of {', '.join(REPORT_FORMATS)}")
-    table = table.drop("thumbnail")
+    table = table.drop("thumbnail", "overlay")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if suffix == ".csv":

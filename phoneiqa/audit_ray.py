@@ -174,9 +174,9 @@ class _Assessor:
         for i, result in zip(ok, assess_prepared(self.runner, [decoded[i][0] for i in ok]), strict=True):
             results[i] = result
         columns: dict[str, list] = {"path": paths, "assessment": [], "thumbnail": [], "error": []}
-        for result, (_, thumb, _) in zip(results, decoded, strict=True):
+        for result, (_, preview, _) in zip(results, decoded, strict=True):
             done = isinstance(result, Assessment)
             columns["assessment"].append(json.dumps(result.to_dict()) if done else "")
-            columns["thumbnail"].append((thumb or b"") if done else b"")
+            columns["thumbnail"].append((preview.thumbnail or b"") if done else b"")
             columns["error"].append("" if done else result)
         return {name: np.array(values, dtype=object) for name, values in columns.items()}

@@ -278,6 +278,11 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
     p.add_argument("--html", help="self-contained HTML report with thumbnails")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="in the HTML report, show where each flagged photo's exposure problems are (hover or open a photo)",
+    )
     p.add_argument("--probabilities", action="store_true", help="add p_<issue> columns (probability of level >= 1)")
     p.add_argument("--workers", type=int, help="decoding processes (default: one per core; 0: none)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="photos per model call and cache commit")
@@ -295,6 +300,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     if args.out and Path(args.out).suffix.lower() not in REPORT_FORMATS:
         raise SystemExit(f"phoneiqa audit: --out must end in {', '.join(REPORT_FORMATS)}, got {args.out}")
+    if args.explain and not args.html:
+        raise SystemExit("phoneiqa audit: --explain draws the exposure maps into the HTML report: give --html too")
     options = {
         "model": args.model,
         "backend": args.backend,
@@ -304,6 +311,7 @@ def _audit(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "cache": False if args.no_cache else args.cache,
         "executor": "ray" if args.ray else "local",
+        "explain": args.explain,
     }
     try:
         from phoneiqa.audit import audit
@@ -318,8 +326,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.html:
         from phoneiqa.report_html import write_html
 
-        thumbs = dict(zip(table["path"], table["thumbnail"], strict=True))
-        write_html(table.drop("thumbnail"), args.html, thumbnails=thumbs)
+        images = {c: dict(zip(table["path"], table[c], strict=True)) for c in ("thumbnail", "overlay") if c in table}
+        write_html(table.drop(*images), args.html, thumbnails=images.get("thumbnail"), overlays=images.get("overlay"))
     print(summarize(table))
     written = [f for f in (args.out, args.html) if f]
     if written:

@@ -81,6 +81,21 @@ class Explanation:
     masks: dict[str, np.ndarray] = field(repr=False)
     headroom: float
 
+    def resized(self, long_side: int) -> Explanation:
+        """The maps at most ``long_side`` pixels long (pixels resampled bilinearly, masks by nearest
+        neighbour; ``headroom`` kept), e.g. for a small overlay in a report."""
+        height, width = self.stops.shape
+        scale = long_side / max(height, width)
+        if scale >= 1:
+            return self
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = np.asarray(Image.fromarray(self.pixels).resize(size, Image.Resampling.BILINEAR))
+        stops = np.asarray(Image.fromarray(self.stops).resize(size, Image.Resampling.BILINEAR))
+        masks = {
+            k: np.asarray(Image.fromarray(m).resize(size, Image.Resampling.NEAREST)) for k, m in self.masks.items()
+        }
+        return Explanation(pixels, stops, masks, self.headroom)
+
     @property
     def shares(self) -> dict[str, float]:
         """Map name -> share of the frame it marks (``clipped_highlights``' share is ``blown_share``)."""
@@ -142,7 +157,7 @@ def _with_legend(image: Image.Image, entries: Collection[tuple[str, float]]) -> 
     for i, (name, share) in enumerate(entries):
         top = 4 + i * line
         draw.rectangle((6, top, 6 + size, top + size), fill=MAPS[name][0], outline=(0, 0, 0))
-        draw.text((12 + size, top), f"{name.replace('_', ' ')}: {100 * share:.1f} % of the frame", fill=0, font=font)
+        draw.text((12 + size, top), f"{name.replace('_', ' ')} {100 * share:.1f} %", fill=0, font=font)
     if not entries:
         draw.text((6, 4), "no exposure problem to show", fill=0, font=font)
     out = Image.new("RGB", (image.width, image.height + strip.height), (255, 255, 255))

@@ -32,6 +32,7 @@ def write_html(
     path: str | os.PathLike,
     *,
     thumbnails: Mapping[str, bytes] | None = None,
+    overlays: Mapping[str, bytes | None] | None = None,
     title: str = "phoneiqa audit",
 ) -> Path:
     """Write the audit table as one self-contained HTML page and return its path.
@@ -39,10 +40,11 @@ def write_html(
     ``table`` is an audit table (:func:`phoneiqa.audit.audit`): ``path``, ``score`` (``None`` or NaN for failed
     files and for models without a score), the model's issue levels (0..3) between them and ``error``, ``error``
     ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to small JPEGs (photos
-    without one get a placeholder).
+    without one get a placeholder); ``overlays`` maps paths to JPEGs of their exposure maps (the audit's
+    ``overlay`` column), shown when the photo's thumbnail is hovered or opened (clicked, or Enter).
     """
     _check_columns(table)
-    page = _render_page(table, thumbnails or {}, title)
+    page = _render_page(table, thumbnails or {}, overlays or {}, title)
     out = Path(path)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # an old report is never left half-written
     try:
@@ -65,11 +67,14 @@ def _optional(values: list[Any], cast: type) -> list[Any]:
     return [None if v is None or v != v else cast(v) for v in values]
 
 
-def _records(table: AuditTable, thumbnails: Mapping[str, bytes]) -> list[dict[str, Any]]:
+def _records(
+    table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None]
+) -> list[dict[str, Any]]:
     """The rows as JSON-able dicts for the page's script.
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
-    table's order, ``None`` when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``) and, when the
+    table's order, ``None`` when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``), ``overlay`` (a
+    ``data:`` URI) for photos that have one and, when the
     table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
     """
     paths = [str(p) for p in table["path"]]
@@ -92,12 +97,18 @@ def _records(table: AuditTable, thumbnails: Mapping[str, bytes]) -> list[dict[st
             "score": scores[i],
             "levels": list(levels[i]),
             "error": errors[i],
-            "thumb": ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")) if jpeg else None,
+            "thumb": _data_uri(jpeg),
         }
+        if overlays.get(path):
+            record["overlay"] = _data_uri(overlays[path])
         if probs is not None:
             record["p"] = list(probs[i])
         records.append(record)
     return records
+
+
+def _data_uri(jpeg: bytes | None) -> str | None:
+    return ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")) if jpeg else None
 
 
 def _data_json(records: list[dict[str, Any]], labels: list[str]) -> str:
@@ -173,7 +184,9 @@ def _level_options() -> str:
     )
 
 
-def _render_page(table: AuditTable, thumbnails: Mapping[str, bytes], title: str) -> str:
+def _render_page(
+    table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None], title: str
+) -> str:
     """The whole page as a string."""
     failed = table.failed()
     n_photos, n_failed = len(table), sum(failed)
@@ -212,7 +225,7 @@ def _render_page(table: AuditTable, thumbnails: Mapping[str, bytes], title: str)
 <button id="more" type="button" hidden>show more</button>
 <noscript><p>The list of photos needs JavaScript.</p></noscript>
 </main>
-<script type="application/json" id="data">{_data_json(_records(table, thumbnails), table.labels)}</script>
+<script type="application/json" id="data">{_data_json(_records(table, thumbnails, overlays), table.labels)}</script>
 <script>{_JS}</script>
 </body>
 </html>
@@ -246,6 +259,11 @@ th[aria-sort="descending"] button::after { content: " \\25BC"; }
 th[aria-sort="ascending"] button::after { content: " \\25B2"; }
 td.thumb { width: 72px; }
 td.thumb img { display: block; max-width: 64px; max-height: 64px; border-radius: 3px; }
+td.thumb.explained { position: relative; cursor: zoom-in; }
+td.thumb.explained::after { content: "maps"; font-size: 10px; color: #555; }
+td.thumb img.overlay { display: none; position: absolute; left: 72px; top: 0; max-width: none; max-height: none;
+                       z-index: 2; border-radius: 3px; box-shadow: 0 2px 10px rgba(0, 0, 0, 0.35); }
+td.thumb.explained:hover img.overlay, td.thumb.open img.overlay { display: block; }
 .nothumb { display: flex; width: 64px; height: 48px; align-items: center; justify-content: center;
            background: #eee; color: #999; font-size: 11px; border-radius: 3px; }
 td.path { word-break: break-all; font-family: ui-monospace, monospace; font-size: 12px; }
@@ -318,6 +336,19 @@ _JS = """
       thumb.append(img);
     } else {
       thumb.append(element("span", "nothumb", "no preview"));
+    }
+    if (r.overlay) {
+      const maps = element("img", "overlay");
+      maps.src = r.overlay;
+      maps.alt = "where the exposure problems of " + r.path + " are";
+      thumb.classList.add("explained");
+      thumb.tabIndex = 0;
+      thumb.title = "exposure maps: hover, or click to keep them open";
+      thumb.addEventListener("click", () => thumb.classList.toggle("open"));
+      thumb.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); thumb.classList.toggle("open"); }
+      });
+      thumb.append(maps);
     }
     const issues = element("td", "issues");
     if (r.error) issues.append(element("span", "error", r.error));

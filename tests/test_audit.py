@@ -310,3 +310,35 @@ def test_each_executor_refuses_the_options_it_does_not_have(library, monkeypatch
         audit(folder, concurrency=2)
     with pytest.raises(ConfigError, match="unknown executor 'dask'"):
         audit(folder, executor="dask")
+
+
+def test_an_explained_audit_draws_the_maps_of_flagged_photos_and_caches_them(tmp_path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    blown = load_sample_image("china.jpg").copy()
+    blown[:220] = 255  # the top half blown out: overexposed
+    Image.fromarray(blown).save(folder / "blown.jpg", quality=95)
+    Image.fromarray(load_sample_image("china.jpg")).save(folder / "plain.jpg", quality=95)  # no issue flagged
+    cache = tmp_path / "cache.sqlite3"
+    table = audit(folder, workers=1, cache=cache, thumbnails=True, explain=True)  # the maps cross a process
+    rows = {Path(r["path"]).name: r for r in table.rows()}
+    assert rows["blown.jpg"]["overexposed"] >= 2 and not any(rows["plain.jpg"][k] for k in LABELS)
+    assert rows["plain.jpg"]["overlay"] is None
+    with Image.open(io.BytesIO(rows["blown.jpg"]["overlay"])) as overlay:
+        assert overlay.format == "JPEG" and overlay.width == 240  # OVERLAY_SIZE, the photo's long side
+        top = np.asarray(overlay.convert("RGB"), dtype=np.float64)[5:60, 20:220].mean(axis=(0, 1))
+    white_under_vermillion = 0.35 * 255 + 0.65 * np.array([213, 94, 0])  # the clipped colour over white
+    np.testing.assert_allclose(top, white_under_vermillion, atol=12)
+    again = audit(folder, workers=0, cache=cache, thumbnails=True, explain=True)
+    assert again.attrs["from_cache"] == 2 and again["overlay"] == table["overlay"]
+    plain = audit(folder, workers=0, cache=cache)  # rows without maps are cached apart
+    assert plain.attrs["from_cache"] == 0 and "overlay" not in plain
+
+
+def test_explain_is_refused_where_it_cannot_be_drawn(tmp_path):
+    from phoneiqa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not draw exposure maps"):
+        audit(tmp_path, executor="ray", explain=True)
+    done = subprocess.run(_cli(str(tmp_path), "--explain", "--no-cache"), capture_output=True, text=True)
+    assert done.returncode != 0 and "give --html too" in done.stderr

@@ -10,8 +10,8 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.exposure import blown_share, large_regions
 from phoneiqa.explain import ALPHA, MAPS, explain
+from phoneiqa.exposure import blown_share, large_regions
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

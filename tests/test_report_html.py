@@ -317,3 +317,41 @@ def test_browser_screenshot(driver, report, tmp_path):
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, Path(folder) / "report.png")
+
+
+def test_browser_shows_a_flagged_photos_exposure_maps(driver, tmp_path):
+    """`phoneiqa audit --html --explain` end to end: hovering the thumbnail of a flagged photo shows its
+    maps, a click keeps them open, a photo with no issue has none."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from sklearn.datasets import load_sample_image
+
+    from phoneiqa.cli import main
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    blown = load_sample_image("china.jpg").copy()
+    blown[:220] = 255
+    Image.fromarray(blown).save(folder / "blown.jpg", quality=95)
+    Image.fromarray(load_sample_image("china.jpg")).save(folder / "plain.jpg", quality=95)
+    page = tmp_path / "report.html"
+    assert main(["audit", str(folder), "--html", str(page), "--explain", "--no-cache", "--workers", "0"]) == 0
+    open_page(driver, page)
+    cells = {
+        tr.get_attribute("data-path").rsplit("/", 1)[-1]: tr.find_element("css selector", "td.thumb")
+        for tr in driver.find_elements("css selector", "tr.photo")
+    }
+    assert cells["plain.jpg"].find_elements("css selector", "img.overlay") == []
+    maps = cells["blown.jpg"].find_element("css selector", "img.overlay")
+    assert not maps.is_displayed()
+    ActionChains(driver).move_to_element(cells["blown.jpg"]).perform()
+    assert maps.is_displayed() and maps.size["width"] == 240
+    assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", maps) == 240
+    cells["blown.jpg"].click()
+    ActionChains(driver).move_to_element(driver.find_element("tag name", "h1")).perform()
+    assert maps.is_displayed()  # opened: stays shown without the pointer
+    shot = tmp_path / "maps.png"
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
+    folder_out = os.environ.get("PHONEIQA_SCREENSHOT_DIR")
+    if folder_out:
+        Path(folder_out).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(folder_out) / "report-maps.png")
