@@ -277,7 +277,12 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
-    p.add_argument("--html", help="self-contained HTML report with thumbnails")
+    p.add_argument(
+        "--html",
+        help="HTML report with thumbnails: one self-contained file up to 1000 photos, else the page and its images "
+        "in <page>_files/ beside it",
+    )
+    p.add_argument("--single-file", action="store_true", help="always one self-contained HTML file (images inline)")
     p.add_argument(
         "--explain",
         action="store_true",
@@ -327,7 +332,13 @@ def _audit(args: argparse.Namespace) -> int:
         from phoneiqa.report_html import write_html
 
         images = {c: dict(zip(table["path"], table[c], strict=True)) for c in ("thumbnail", "overlay") if c in table}
-        write_html(table.drop(*images), args.html, thumbnails=images.get("thumbnail"), overlays=images.get("overlay"))
+        write_html(
+            table.drop(*images),
+            args.html,
+            thumbnails=images.get("thumbnail"),
+            overlays=images.get("overlay"),
+            embed=True if args.single_file else None,
+        )
     print(summarize(table))
     written = [f for f in (args.out, args.html) if f]
     if written:

@@ -1,8 +1,11 @@
-"""The HTML report of a photo-library audit: one self-contained page (inline CSS, JS, SVG and thumbnails).
+"""The HTML report of a photo-library audit: one page (inline CSS, JS, SVG), its thumbnails inline or beside it.
 
 The page lists the photos from JSON embedded in the page, rendered by a small script a page at a time, so that
 libraries of tens of thousands of photos stay responsive; the summary (counts per issue and level, the score
-histogram) is rendered here, in Python.
+histogram) is rendered here, in Python.  Small audits are one self-contained file (thumbnails as ``data:``
+URIs); above :data:`EMBED_LIMIT` photos the thumbnails and exposure-map overlays go to a folder beside the page
+(``<page name>_files/``, as browsers save a page "complete"), loaded only when their rows are shown, so
+that the page itself stays light (about 150 bytes per photo).
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import base64
 import html
 import json
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -25,6 +30,8 @@ __all__ = ["write_html"]
 
 PAGE_SIZE = 200
 """Rows the page renders at first and adds per click on "show more"."""
+EMBED_LIMIT = 1000
+"""Up to this many photos the report is one file with its images inline (by default)."""
 
 
 def write_html(
@@ -34,6 +41,7 @@ def write_html(
     thumbnails: Mapping[str, bytes] | None = None,
     overlays: Mapping[str, bytes | None] | None = None,
     title: str = "phoneiqa audit",
+    embed: bool | None = None,
 ) -> Path:
     """Write the audit table as one self-contained HTML page and return its path.
 
@@ -42,10 +50,14 @@ def write_html(
     ("" when fine) and optionally ``p_<issue>`` probabilities; ``thumbnails`` maps paths to small JPEGs (photos
     without one get a placeholder); ``overlays`` maps paths to JPEGs of their exposure maps (the audit's
     ``overlay`` column), shown when the photo's thumbnail is hovered or opened (clicked, or Enter).
+    ``embed``: images inline (one self-contained file) or in the folder ``<page name>_files`` beside
+    the page (replaced on each write); by default inline up to :data:`EMBED_LIMIT` photos.
     """
     _check_columns(table)
-    page = _render_page(table, thumbnails or {}, overlays or {}, title)
     out = Path(path)
+    inline = len(table) <= EMBED_LIMIT if embed is None else embed
+    images = _Images(out.with_name(f"{out.name}_files"), inline)
+    page = _render_page(table, thumbnails or {}, overlays or {}, title, images)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # an old report is never left half-written
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -67,14 +79,35 @@ def _optional(values: list[Any], cast: type) -> list[Any]:
     return [None if v is None or v != v else cast(v) for v in values]
 
 
+class _Images:
+    """Where the page's JPEGs go: ``data:`` URIs inside the page (``inline``), or files in ``folder``
+    beside it; the folder of an earlier report of the same name is removed either way."""
+
+    def __init__(self, folder: Path, inline: bool) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        self.folder = None if inline else folder
+        if self.folder is not None:
+            for kind in ("thumbs", "maps"):
+                (self.folder / kind).mkdir(parents=True)
+
+    def url(self, kind: str, index: int, jpeg: bytes | None) -> str | None:
+        """The ``src`` of row ``index``'s image of ``kind`` (``thumbs`` or ``maps``); ``None`` without one."""
+        if not jpeg:
+            return None
+        if self.folder is None:
+            return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+        (self.folder / kind / f"{index}.jpg").write_bytes(jpeg)
+        return f"{quote(self.folder.name)}/{kind}/{index}.jpg"
+
+
 def _records(
-    table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None]
+    table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None], images: _Images
 ) -> list[dict[str, Any]]:
     """The rows as JSON-able dicts for the page's script.
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
-    table's order, ``None`` when failed), ``error``, ``thumb`` (a ``data:`` URI or ``None``), ``overlay`` (a
-    ``data:`` URI) for photos that have one and, when the
+    table's order, ``None`` when failed), ``error``, ``thumb`` (the image's ``src`` or ``None``), ``overlay``
+    (its ``src``) for photos that have one and, when the
     table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
     """
     paths = [str(p) for p in table["path"]]
@@ -91,24 +124,19 @@ def _records(
     )
     records = []
     for i, path in enumerate(paths):
-        jpeg = thumbnails.get(path)
         record = {
             "path": path,
             "score": scores[i],
             "levels": list(levels[i]),
             "error": errors[i],
-            "thumb": _data_uri(jpeg),
+            "thumb": images.url("thumbs", i, thumbnails.get(path)),
         }
         if overlays.get(path):
-            record["overlay"] = _data_uri(overlays[path])
+            record["overlay"] = images.url("maps", i, overlays[path])
         if probs is not None:
             record["p"] = list(probs[i])
         records.append(record)
     return records
-
-
-def _data_uri(jpeg: bytes | None) -> str | None:
-    return ("data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")) if jpeg else None
 
 
 def _data_json(records: list[dict[str, Any]], labels: list[str]) -> str:
@@ -185,13 +213,18 @@ def _level_options() -> str:
 
 
 def _render_page(
-    table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None], title: str
+    table: AuditTable,
+    thumbnails: Mapping[str, bytes],
+    overlays: Mapping[str, bytes | None],
+    title: str,
+    images: _Images,
 ) -> str:
     """The whole page as a string."""
     failed = table.failed()
     n_photos, n_failed = len(table), sum(failed)
     scored = [s for s, bad in zip(_optional(table["score"], float), failed, strict=True) if s is not None and not bad]
     text = html.escape(title)
+    data = _data_json(_records(table, thumbnails, overlays, images), table.labels)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -225,7 +258,7 @@ def _render_page(
 <button id="more" type="button" hidden>show more</button>
 <noscript><p>The list of photos needs JavaScript.</p></noscript>
 </main>
-<script type="application/json" id="data">{_data_json(_records(table, thumbnails, overlays), table.labels)}</script>
+<script type="application/json" id="data">{data}</script>
 <script>{_JS}</script>
 </body>
 </html>
@@ -331,6 +364,7 @@ _JS = """
     const thumb = element("td", "thumb");
     if (r.thumb) {
       const img = element("img");
+      img.loading = "lazy";
       img.src = r.thumb;
       img.alt = "";
       thumb.append(img);
@@ -339,6 +373,7 @@ _JS = """
     }
     if (r.overlay) {
       const maps = element("img", "overlay");
+      maps.loading = "lazy";
       maps.src = r.overlay;
       maps.alt = "where the exposure problems of " + r.path + " are";
       thumb.classList.add("explained");

@@ -307,6 +307,49 @@ def test_browser_pages_large_libraries(driver, tmp_path):
     assert driver.find_element("id", "shown").text == "showing 224 of 450"
 
 
+def large_library(n: int) -> tuple[AuditTable, dict[str, bytes]]:
+    """``n`` rows with levels, scores and one small thumbnail each (one in ten without)."""
+    rows = [
+        (f"lib/{i // 1000:03d}/IMG_{i:06d}.jpg", (i * 37) % 1000 / 10, (0, i % 4, 0, i % 3, 0, 0), "") for i in range(n)
+    ]
+    thumb = jpeg((120, 140, 160), (40, 30))
+    return audit_table(rows), {r[0]: thumb for i, r in enumerate(rows) if i % 10}
+
+
+def test_a_large_report_keeps_its_images_beside_the_page(tmp_path):
+    """Above EMBED_LIMIT photos (or with embed=False) the images are files in <page>_files/, named by row,
+    and the page holds only the data: at most 200 bytes per photo, 20 MB for 100,000."""
+    table, thumbs = large_library(3000)
+    page = write_html(table, tmp_path / "big.html", thumbnails=thumbs)
+    folder = tmp_path / "big.html_files"
+    records = page_data(page.read_text(encoding="utf-8"))["rows"]
+    assert "data:image" not in page.read_text(encoding="utf-8") and page.stat().st_size / len(table) <= 200
+    assert records[1]["thumb"] == "big.html_files/thumbs/1.jpg" and records[0]["thumb"] is None
+    assert (folder / "thumbs" / "1.jpg").read_bytes() == thumbs[records[1]["path"]]
+    assert len(list((folder / "thumbs").iterdir())) == len(thumbs)
+    small = write_html(audit_table(ROWS[:2]), tmp_path / "big.html", thumbnails=thumbnails_for([ROWS[0][0]]))
+    assert not folder.exists()  # a rewrite as one file leaves no stale images
+    assert page_data(small.read_text(encoding="utf-8"))["rows"][0]["thumb"].startswith("data:image/jpeg;base64,")
+
+
+def test_browser_opens_a_20000_photo_report_and_filters_it(driver, tmp_path):
+    """The images load lazily from the folder beside the page; only shown rows are in the document."""
+    table, thumbs = large_library(20_000)
+    page = write_html(table, tmp_path / "library.html", thumbnails=thumbs)
+    open_page(driver, page)
+    assert driver.find_element("id", "shown").text == "showing 20000 of 20000"
+    assert len(visible_paths(driver)) == 200
+    loaded = driver.execute_script(
+        "const img = document.querySelector('tr.photo td.thumb img');"
+        "return img.decode().then(() => img.naturalWidth, () => -1);"
+    )
+    assert loaded == 40  # a thumbnail from library.html_files/
+    choose(driver, "issue", "high_contrast")
+    choose(driver, "level", "2")
+    expected = sum(1 for level in table["high_contrast"] if level >= 2)
+    assert driver.find_element("id", "shown").text == f"showing {expected} of 20000"
+
+
 def test_browser_screenshot(driver, report, tmp_path):
     open_page(driver, report)
     shot = tmp_path / "report.png"
