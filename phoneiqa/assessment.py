@@ -72,6 +72,30 @@ class Assessment:
         return f"score {score}; {flagged}"
 
 
+SCORE_PRECISION = 0.1
+"""Scores closer than this are a tie in :func:`rank_order`, broken by the issues (scores are shown with one
+decimal)."""
+
+
+def issue_burden(assessment: Assessment) -> tuple[int, int, float]:
+    """How much is wrong with a shot, smaller is better: (sum of levels, worst level, expected sum of levels)."""
+    levels = list(assessment.issues.values())
+    expected = sum(sum(k * p for k, p in enumerate(probs)) for probs in assessment.probabilities.values())
+    return sum(levels), max(levels, default=0), expected
+
+
+def rank_order(assessments: Sequence[Assessment]) -> list[int]:
+    """Positions of ``assessments`` (shots of one scene) best first: by score, highest first, compared at
+    :data:`SCORE_PRECISION`; then fewer and lighter issues (:func:`issue_burden`); then input order."""
+
+    def key(i: int) -> tuple:
+        score = assessments[i].score
+        rounded = 0 if score is None else -round(score / SCORE_PRECISION)
+        return (rounded, *issue_burden(assessments[i]), i)
+
+    return sorted(range(len(assessments)), key=key)
+
+
 ERRORS = ("raise", "return")
 """What ``assess`` does with an unusable input in a list: raise its :class:`~phoneiqa.ImageError`, or
 return the error in that input's slot and assess the others."""

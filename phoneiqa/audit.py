@@ -42,6 +42,7 @@ def audit(
     executor: str = "local",
     concurrency: int | None = None,
     explain: bool = False,
+    groups: bool = False,
 ) -> AuditTable:
     """Assess every image under ``paths``: an :class:`~phoneiqa.audit_pipeline.AuditTable`, one row per
     file, sorted by path.
@@ -53,8 +54,10 @@ def audit(
     probability that the issue is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of
     small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`); ``explain`` adds an ``overlay``
     column: for each photo with a flagged issue, a small JPEG of its exposure maps
-    (:mod:`phoneiqa.explain`), ``None`` for the others.  ``table.to_pandas()`` gives a DataFrame (the
-    ``pandas`` extra).
+    (:mod:`phoneiqa.explain`), ``None`` for the others; ``groups`` adds ``group`` and ``rank_in_group``:
+    bursts and near-repeats of one scene taken close together, each ranked as :func:`phoneiqa.rank`
+    ranks shots (:mod:`phoneiqa.groups`).  ``table.to_pandas()`` gives a DataFrame (the ``pandas``
+    extra).
 
     ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
     ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
@@ -68,8 +71,8 @@ def audit(
     if executor == "ray":
         if cache or workers is not None:
             raise ConfigError("the Ray executor has neither a result cache nor local workers; drop cache and workers")
-        if explain:
-            raise ConfigError("the Ray executor does not draw exposure maps (explain); use the local one")
+        if explain or groups:
+            raise ConfigError("the Ray executor neither draws exposure maps nor groups bursts; use the local one")
         from phoneiqa.audit_ray import audit_ray  # Ray is an extra: imported only when asked for
 
         options = {"model": model, "backend": backend, "probabilities": probabilities, "thumbnails": thumbnails}
@@ -90,8 +93,10 @@ def audit(
             hits = store.get(list(keys.values()))
             for path, key in keys.items():
                 hit = hits.get(key)
-                if hit is not None and (hit.thumbnail is not None or not thumbnails):
-                    outcomes[path] = Outcome(hit.assessment, hit.thumbnail, overlay=hit.overlay)
+                if hit is not None and (hit.thumbnail is not None or not thumbnails) and hit.signature is not None:
+                    outcomes[path] = Outcome(
+                        hit.assessment, hit.thumbnail, overlay=hit.overlay, taken=hit.taken, signature=hit.signature
+                    )
         todo = [(path, key) for path, key in keys.items() if path not in outcomes]
         from_cache = len(keys) - len(todo)
         labels = None
@@ -106,4 +111,4 @@ def audit(
             store.close()
     paths = [e.path for e in entries]
     counts = {"model": identity, "from_cache": from_cache, "started": start}
-    return make_table(paths, outcomes, probabilities, thumbnails, labels, overlays=explain, **counts)
+    return make_table(paths, outcomes, probabilities, thumbnails, labels, overlays=explain, groups=groups, **counts)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from phoneiqa.assessment import Assessment
 
 SCHEMA = """
@@ -27,9 +29,13 @@ CREATE TABLE IF NOT EXISTS results (
     result TEXT NOT NULL,
     thumbnail BLOB,
     overlay BLOB,
+    taken REAL,
+    signature BLOB,
     PRIMARY KEY (model, path)
 )
 """
+ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB"}
+"""Columns a cache written by an earlier version lacks, added when it is opened."""
 
 
 @dataclass(frozen=True)
@@ -41,13 +47,16 @@ class FileKey:
     mtime_ns: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Cached:
-    """A cached assessment and, when they were made, the photo's JPEG thumbnail and exposure-map overlay."""
+    """A cached assessment and, when they were made, the photo's JPEG thumbnail and exposure-map overlay,
+    its capture time and its burst signature (``uint8[256]``, :mod:`phoneiqa.groups`)."""
 
     assessment: Assessment
-    thumbnail: bytes | None
+    thumbnail: bytes | None = None
     overlay: bytes | None = None
+    taken: float | None = None
+    signature: np.ndarray | None = None
 
 
 class ResultCache:
@@ -62,8 +71,9 @@ class ResultCache:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
-        if "overlay" not in columns:  # a cache written before overlays existed
-            self.db.execute("ALTER TABLE results ADD COLUMN overlay BLOB")
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in columns:
+                self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         self.db.commit()
 
     def get(self, keys: Sequence[FileKey]) -> dict[FileKey, Cached]:
@@ -73,23 +83,37 @@ class ResultCache:
             chunk = {k.path: k for k in keys[start : start + 500]}
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                "SELECT path, size, mtime_ns, result, thumbnail, overlay FROM results "
+                "SELECT path, size, mtime_ns, result, thumbnail, overlay, taken, signature FROM results "
                 f"WHERE model = ? AND path IN ({marks})",
                 [self.model_id, *chunk],
             )
-            for path, size, mtime_ns, result, thumbnail, overlay in rows:
+            for path, size, mtime_ns, result, thumbnail, overlay, taken, sig in rows:
                 key = chunk[path]
                 if (size, mtime_ns) == (key.size, key.mtime_ns):
-                    found[key] = Cached(Assessment(**json.loads(result)), thumbnail, overlay)
+                    sig = None if sig is None else np.frombuffer(sig, dtype=np.uint8)
+                    found[key] = Cached(Assessment(**json.loads(result)), thumbnail, overlay, taken, sig)
         return found
 
-    def put(self, items: Iterable[tuple[FileKey, Assessment, bytes | None, bytes | None]]) -> None:
-        """Store (file, assessment, thumbnail, overlay) results and commit them together."""
-        rows = [(self.model_id, k.path, k.size, k.mtime_ns, json.dumps(a.to_dict()), t, o) for k, a, t, o in items]
+    def put(self, items: Iterable[tuple[FileKey, Cached]]) -> None:
+        """Store results and commit them together."""
+        rows = [
+            (
+                self.model_id,
+                k.path,
+                k.size,
+                k.mtime_ns,
+                json.dumps(c.assessment.to_dict()),
+                c.thumbnail,
+                c.overlay,
+                c.taken,
+                None if c.signature is None else c.signature.tobytes(),
+            )
+            for k, c in items
+        ]
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO results (model, path, size, mtime_ns, result, thumbnail, overlay) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO results (model, path, size, mtime_ns, result, thumbnail, overlay, taken, "
+                "signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

@@ -38,12 +38,13 @@ import numpy as np
 from PIL import Image
 
 from phoneiqa.assessment import Assessment, Assessor, unchanged
-from phoneiqa.audit_cache import FileKey, ResultCache
+from phoneiqa.audit_cache import Cached, FileKey, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
 from phoneiqa.explain import Explanation
 from phoneiqa.explain import explain as explain_image
 from phoneiqa.extras import require
+from phoneiqa.groups import Shot, capture_time, group_shots, signature
 from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
@@ -71,14 +72,17 @@ class Entry:
     error: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Outcome:
-    """What became of one file: an assessment (and thumbnail, exposure-map overlay), or the reason it failed."""
+    """What became of one file: an assessment (with its thumbnail, exposure-map overlay, capture time and
+    burst signature, :mod:`phoneiqa.groups`), or the reason it failed."""
 
     assessment: Assessment | None = None
     thumbnail: bytes | None = None
     error: str = ""
     overlay: bytes | None = None
+    taken: float | None = None
+    signature: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,6 +92,14 @@ class Preview:
 
     thumbnail: bytes | None = None
     maps: Explanation | None = None
+    taken: float | None = None
+    signature: np.ndarray | None = None
+
+    def outcome(self, assessment: Assessment) -> Outcome:
+        """The outcome of the assessed photo."""
+        return Outcome(
+            assessment, self.thumbnail, overlay=self.overlay(assessment), taken=self.taken, signature=self.signature
+        )
 
     def overlay(self, assessment: Assessment) -> bytes | None:
         """A JPEG of the maps of the issues ``assessment`` flags (with a legend); ``None`` when it flags none."""
@@ -184,7 +196,8 @@ def decode(
     except Exception as exc:  # a bug in a decoder must not stop the audit either
         return None, Preview(), f"cannot decode ({type(exc).__name__}: {exc})"
     maps = explain_image(image).resized(OVERLAY_SIZE) if explain else None
-    return prepare(image), Preview(make_thumbnail(image) if thumbnail else None, maps), ""
+    taken = capture_time(path) if data is None else None
+    return prepare(image), Preview(make_thumbnail(image) if thumbnail else None, maps, taken, signature(image)), ""
 
 
 def _reason(message: str, path: str) -> str:
@@ -275,14 +288,12 @@ def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar:
     """Assess one batch of prepared photos and commit the results before handing them on."""
     results = assess_prepared(runner, [photo for _, _, photo, _ in batch])
     outcomes = [
-        Outcome(result, preview.thumbnail, overlay=preview.overlay(result))
-        if isinstance(result, Assessment)
-        else Outcome(error=result)
+        preview.outcome(result) if isinstance(result, Assessment) else Outcome(error=result)
         for (_, _, _, preview), result in zip(batch, results, strict=True)
     ]
     if store is not None:
-        done = zip(batch, outcomes, strict=True)
-        store.put((key, o.assessment, o.thumbnail, o.overlay) for (_, key, _, _), o in done if o.assessment is not None)
+        done = [(key, o) for (_, key, _, _), o in zip(batch, outcomes, strict=True) if o.assessment is not None]
+        store.put((key, Cached(o.assessment, o.thumbnail, o.overlay, o.taken, o.signature)) for key, o in done)
     bar.update(len(batch))
     for (path, _, _, _), outcome in zip(batch, outcomes, strict=True):
         yield path, outcome
@@ -369,9 +380,12 @@ class AuditTable:
     one column per issue label of the model, its level 0..3 (:attr:`labels`); ``error`` (``""`` when
     the file was assessed: :meth:`failed` is the one definition of a failure); with probabilities,
     ``p_<label>`` = P(level >= normal); with thumbnails, ``thumbnail`` (JPEG bytes); when explained,
-    ``overlay`` (a JPEG of the exposure maps of a flagged photo, else ``None``).  ``table["score"]``
+    ``overlay`` (a JPEG of the exposure maps of a flagged photo, else ``None``); with groups, ``group``
+    (the burst or near-repeat the photo belongs to, numbered from 1; ``None`` for a photo on its own)
+    and ``rank_in_group`` (1 = the best shot of its group).  ``table["score"]``
     is a column as a list, :meth:`rows` the rows as dicts, :meth:`to_pandas` a DataFrame (needs the
-    ``pandas`` extra).  ``attrs``: the model id and the counts (assessed, from the cache, failed, seconds).
+    ``pandas`` extra).  ``attrs``: the model id and the counts (assessed, from the cache, failed, seconds;
+    with groups, ``groups`` and ``removable``: the photos of groups that are not their group's best).
     """
 
     data: dict[str, list[Any]]
@@ -411,7 +425,7 @@ class AuditTable:
     def to_pandas(self) -> pd.DataFrame:
         """The table as a pandas DataFrame (levels as nullable ``Int64``, ``attrs`` copied)."""
         pd = require("pandas", "AuditTable.to_pandas")
-        dtypes = {"score": "float64", **dict.fromkeys(self.labels, "Int64")}
+        dtypes = {"score": "float64", **dict.fromkeys([*self.labels, "group", "rank_in_group"], "Int64")}
         dtypes.update({c: "float64" for c in self.columns if c.startswith("p_")})
         frame = pd.DataFrame({c: pd.Series(v, dtype=dtypes.get(c, object)) for c, v in self.data.items()})
         frame.attrs.update(self.attrs)
@@ -426,6 +440,7 @@ def make_table(
     labels: Sequence[str] | None = None,
     *,
     overlays: bool = False,
+    groups: bool = False,
     model: str = "",
     from_cache: int = 0,
     started: float | None = None,
@@ -457,7 +472,22 @@ def make_table(
     failed = sum(bool(o.error) for o in results)
     seconds = time.perf_counter() - started if started is not None else 0.0
     attrs = {"model": model, "from_cache": from_cache, "assessed": len(paths) - from_cache - failed}
+    if groups:
+        columns["group"], columns["rank_in_group"] = _burst_columns(paths, results)
+        in_groups = [g for g in columns["group"] if g is not None]
+        attrs["groups"], attrs["removable"] = len(set(in_groups)), len(in_groups) - len(set(in_groups))
     return AuditTable(columns, {**attrs, "failed": failed, "seconds": seconds})
+
+
+def _burst_columns(paths: Sequence[str], results: Sequence[Outcome]) -> tuple[list, list]:
+    """The ``group`` and ``rank_in_group`` columns (:func:`phoneiqa.groups.group_shots`; ``None`` outside groups)."""
+    assessed = [i for i, o in enumerate(results) if o.assessment is not None and o.signature is not None]
+    shots = [Shot(paths[i], results[i].taken, results[i].signature, results[i].assessment) for i in assessed]
+    group, rank = [None] * len(paths), [None] * len(paths)
+    for i, found in zip(assessed, group_shots(shots), strict=True):
+        if found is not None:
+            group[i], rank[i] = found
+    return group, rank
 
 
 def _number(value: float | None) -> float | None:
@@ -520,6 +550,11 @@ def summarize(table: AuditTable, max_failures: int = 10) -> str:
         for lo, count in zip(range(0, 100, 10), counts, strict=True):
             bar = "#" * round(40 * count / width) if width else ""
             lines.append(f"  {lo:>3}-{lo + 10:<3} {count:>6} {bar}")
+    if "groups" in attrs:
+        lines.append(
+            f"bursts and near-repeats: {attrs['groups']} groups; {attrs['removable']} photos could be removed "
+            "(all but each group's best shot, rank_in_group 1)"
+        )
     if failed:
         lines.append(f"failed ({len(failed)}):")
         lines += [f"  {row['path']}: {row['error']}" for row in failed[:max_failures]]

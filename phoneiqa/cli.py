@@ -246,8 +246,8 @@ def _rank_args(p: argparse.ArgumentParser) -> None:
 
 @command("rank", "order shots of one scene best first", _rank_args)
 def _rank(args: argparse.Namespace) -> int:
+    from phoneiqa.assessment import rank_order
     from phoneiqa.loading import load
-    from phoneiqa.rank import rank_order
 
     model = load(args.model)
     results = zip(args.files, _assess_each(model, args.files), strict=True)
@@ -284,6 +284,12 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--single-file", action="store_true", help="always one self-contained HTML file (images inline)")
     p.add_argument(
+        "--groups",
+        action="store_true",
+        help="group bursts and near-repeats of one scene, rank each group and mark its best shot "
+        "(columns group, rank_in_group)",
+    )
+    p.add_argument(
         "--explain",
         action="store_true",
         help="in the HTML report, show where each flagged photo's exposure problems are (hover or open a photo)",
@@ -317,6 +323,7 @@ def _audit(args: argparse.Namespace) -> int:
         "cache": False if args.no_cache else args.cache,
         "executor": "ray" if args.ray else "local",
         "explain": args.explain,
+        "groups": args.groups,
     }
     try:
         from phoneiqa.audit import audit

@@ -5,10 +5,11 @@
 >>> shots[0].name, shots[0].assessment.score                                # doctest: +SKIP
 ('burst_2.jpg', 71.4)
 
-The order is the score's, highest first, compared at the precision it is shown with
-(:data:`SCORE_PRECISION`); shots whose scores agree there come in the order of fewer and lighter
-issues (sum of levels, then the worst level, then the expected sum of levels under the
-probabilities), then in input order.  A model without a score head ranks by the issues alone.
+The order is :func:`phoneiqa.assessment.rank_order`'s: the score's, highest first, compared at
+the precision it is shown with (``SCORE_PRECISION``); shots whose scores agree there come in the
+order of fewer and lighter issues (sum of levels, then the worst level, then the expected sum of
+levels under the probabilities), then in input order.  A model without a score head ranks by the
+issues alone.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from phoneiqa.assess import assess
-from phoneiqa.assessment import Assessment, Assessor, input_name
+from phoneiqa.assessment import Assessment, Assessor, input_name, rank_order
 from phoneiqa.image import ImageInput
 from phoneiqa.loading import load
-
-SCORE_PRECISION = 0.1
-"""Scores closer than this are a tie, broken by the issues (the score is shown with one decimal)."""
 
 
 @dataclass(frozen=True)
@@ -33,24 +31,6 @@ class RankedShot:
     index: int
     name: str
     assessment: Assessment
-
-
-def issue_burden(assessment: Assessment) -> tuple[int, int, float]:
-    """How much is wrong with a shot, smaller is better: (sum of levels, worst level, expected sum of levels)."""
-    levels = list(assessment.issues.values())
-    expected = sum(sum(k * p for k, p in enumerate(probs)) for probs in assessment.probabilities.values())
-    return sum(levels), max(levels, default=0), expected
-
-
-def rank_order(assessments: Sequence[Assessment]) -> list[int]:
-    """Positions of ``assessments`` best first (see the module docstring for the order)."""
-
-    def key(i: int) -> tuple:
-        score = assessments[i].score
-        rounded = 0 if score is None else -round(score / SCORE_PRECISION)
-        return (rounded, *issue_burden(assessments[i]), i)
-
-    return sorted(range(len(assessments)), key=key)
 
 
 def rank(

@@ -11,6 +11,7 @@ that the page itself stays light (about 150 bytes per photo).
 from __future__ import annotations
 
 import base64
+import collections
 import html
 import json
 import os
@@ -107,7 +108,8 @@ def _records(
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
     table's order, ``None`` when failed), ``error``, ``thumb`` (the image's ``src`` or ``None``), ``overlay``
-    (its ``src``) for photos that have one and, when the
+    (its ``src``) for photos that have one, ``group`` ([group, rank in it, its size]) for photos in a burst
+    and, when the
     table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
     """
     paths = [str(p) for p in table["path"]]
@@ -122,6 +124,8 @@ def _records(
         if any(c in table for c in p_columns)
         else None
     )
+    groups = table["group"] if "group" in table else [None] * len(table)
+    sizes = collections.Counter(g for g in groups if g is not None)
     records = []
     for i, path in enumerate(paths):
         record = {
@@ -135,6 +139,8 @@ def _records(
             record["overlay"] = images.url("maps", i, overlays[path])
         if probs is not None:
             record["p"] = list(probs[i])
+        if groups[i] is not None:
+            record["group"] = [groups[i], table["rank_in_group"][i], sizes[groups[i]]]
         records.append(record)
     return records
 
@@ -225,6 +231,12 @@ def _render_page(
     scored = [s for s, bad in zip(_optional(table["score"], float), failed, strict=True) if s is not None and not bad]
     text = html.escape(title)
     data = _data_json(_records(table, thumbnails, overlays, images), table.labels)
+    grouped = [g for g in table["group"] if g is not None] if "group" in table else []
+    removable, collapse = "", ""
+    if grouped:
+        n = len(grouped) - len(set(grouped))
+        removable = f', <span id="n-removable">{n}</span> could be removed (all but the best shot of each burst)'
+        collapse = '<label><input type="checkbox" id="collapse" checked> best shot of each burst only</label>\n'
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -236,7 +248,7 @@ def _render_page(
 <body>
 <header>
 <h1>{text}</h1>
-<p id="totals"><span id="n-photos">{n_photos}</span> photos, <span id="n-failed">{n_failed}</span> failed</p>
+<p id="totals"><span id="n-photos">{n_photos}</span> photos, <span id="n-failed">{n_failed}</span> failed{removable}</p>
 <div class="summary">
 {_counts_table(_level_counts(table))}
 <figure><figcaption>scores</figcaption>{_histogram_svg(scored)}</figure>
@@ -246,7 +258,7 @@ def _render_page(
 <div class="controls">
 <label>issue <select id="issue">{_issue_options(table.labels)}</select></label>
 <label>level <select id="level" disabled>{_level_options()}</select></label>
-<span id="shown" aria-live="polite"></span>
+{collapse}<span id="shown" aria-live="polite"></span>
 </div>
 <table id="photos">
 <thead><tr><th>photo</th>
@@ -302,6 +314,9 @@ td.thumb.explained:hover img.overlay, td.thumb.open img.overlay { display: block
 td.path { word-break: break-all; font-family: ui-monospace, monospace; font-size: 12px; }
 td.score { text-align: right; font-variant-numeric: tabular-nums; width: 4em; }
 .badge { display: inline-block; margin: 1px 4px 1px 0; padding: 0 6px; border-radius: 9px; font-size: 12px; }
+.burst { display: inline-block; margin: 1px 4px 1px 0; padding: 0 6px; border-radius: 9px; font-size: 12px;
+         border: 1px solid #888; color: #333; }
+.burst.best { border-color: #2a7a2a; color: #1d5e1d; font-weight: 600; }
 .level-1 { background: #fff3c4; }
 .level-2 { background: #ffd2a6; }
 .level-3 { background: #f5a3a3; }
@@ -320,6 +335,7 @@ _JS = """
   const shown = document.getElementById("shown");
   const body = document.getElementById("photos-body");
   const more = document.getElementById("more");
+  const collapse = document.getElementById("collapse");  // only when the audit grouped bursts
   const headers = { score: document.getElementById("sort-score"), path: document.getElementById("sort-path") };
   let sort = null;  // {key: "score" | "path", descending: boolean}, null for the table's order
   let matching = [];  // indices into rows of the photos that pass the filter, in display order
@@ -329,6 +345,7 @@ _JS = """
 
   // Whether a row passes the filter: issue is "all", "any", "none", "failed" or an issue key; min the level.
   function passes(r, which, column, min) {
+    if (collapse && collapse.checked && r.group && r.group[1] > 1) return false;
     if (which === "all") return true;
     if (which === "failed") return failed(r);
     if (failed(r)) return false;
@@ -395,6 +412,11 @@ _JS = """
       if (r.p && r.p[k] !== null) badge.title = "probability " + r.p[k].toFixed(2);
       issues.append(badge);
     });
+    if (r.group) {
+      const [g, place, size] = r.group;
+      const text = place === 1 ? "best of " + size + " in burst " + g : "#" + place + " of " + size + " in burst " + g;
+      issues.append(element("span", place === 1 ? "burst best" : "burst", text));
+    }
     tr.append(thumb, element("td", "path", r.path), element("td", "score", unscored(r) ? "–" : r.score.toFixed(1)),
               issues);
     return tr;
@@ -435,6 +457,7 @@ _JS = """
   }
 
   issue.addEventListener("change", update);
+  if (collapse) collapse.addEventListener("change", update);
   level.addEventListener("change", update);
   headers.score.addEventListener("click", () => sortBy("score"));
   headers.path.addEventListener("click", () => sortBy("path"));

@@ -338,7 +338,7 @@ def test_an_explained_audit_draws_the_maps_of_flagged_photos_and_caches_them(tmp
 def test_explain_is_refused_where_it_cannot_be_drawn(tmp_path):
     from phoneiqa.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="does not draw exposure maps"):
+    with pytest.raises(ConfigError, match="neither draws exposure maps nor groups bursts"):
         audit(tmp_path, executor="ray", explain=True)
     done = subprocess.run(_cli(str(tmp_path), "--explain", "--no-cache"), capture_output=True, text=True)
     assert done.returncode != 0 and "give --html too" in done.stderr

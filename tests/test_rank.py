@@ -10,10 +10,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assessment import Assessment
+from phoneiqa.assessment import Assessment, issue_burden, rank_order
 from phoneiqa.cli import main
 from phoneiqa.loading import pretrained_path
-from phoneiqa.rank import issue_burden, rank_order
 from phoneiqa.synth import gain, to_image, to_linear
 
 LADDER_EV = (-2.0, -1.0, 0.0, 1.0, 2.0)

@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -398,3 +399,26 @@ def test_browser_shows_a_flagged_photos_exposure_maps(driver, tmp_path):
     if folder_out:
         Path(folder_out).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, Path(folder_out) / "report-maps.png")
+
+
+def test_browser_collapses_bursts_to_their_best_shots(driver, tmp_path):
+    """`phoneiqa audit --groups --html`: the list shows each burst's best shot (with "best of N"); unticking
+    "best shot of each burst only" shows every shot."""
+    from sklearn.datasets import load_sample_image
+
+    from phoneiqa.cli import main
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    china = load_sample_image("china.jpg")
+    for i, factor in enumerate((1.0, 0.98, 0.96)):  # one burst: the same scene three times
+        Image.fromarray((china * factor).astype(np.uint8)).save(folder / f"burst_{i}.jpg", quality=90 - 30 * i)
+    Image.fromarray(load_sample_image("flower.jpg")).save(folder / "other.jpg")
+    page = tmp_path / "report.html"
+    assert main(["audit", str(folder), "--groups", "--html", str(page), "--no-cache", "--workers", "0"]) == 0
+    open_page(driver, page)
+    assert driver.find_element("id", "shown").text == "showing 2 of 4"
+    assert [e.text for e in driver.find_elements("css selector", ".burst")] == ["best of 3 in burst 1"]
+    driver.find_element("id", "collapse").click()
+    assert driver.find_element("id", "shown").text == "showing 4 of 4"
+    assert len(driver.find_elements("css selector", ".burst")) == 3

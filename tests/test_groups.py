@@ -1,0 +1,140 @@
+"""Bursts and near-repeats: grouped by capture time and picture, ranked, the best shot marked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from sklearn.datasets import load_sample_image
+
+from phoneiqa.audit import audit
+from phoneiqa.audit_pipeline import summarize
+from phoneiqa.cli import main
+from phoneiqa.groups import DATE_TIME_ORIGINAL, EXIF_IFD, SUBSEC_TIME_ORIGINAL, capture_time, signature, similarity
+
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+START = dt.datetime(2026, 7, 1, 12, 0, 0)
+
+
+def srgb_gain(codes: np.ndarray, stops: float) -> np.ndarray:
+    """Exposure changed by ``stops`` in linear light, clipped at white (written out independently)."""
+    c = codes / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) * 2.0**stops
+    linear = np.clip(linear, 0, 1)
+    return np.round(255 * np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)).astype(
+        np.uint8
+    )
+
+
+def burst(scene: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Four shots of one scene, each framed a few pixels apart: clean, one stop over, blurred, noisy."""
+    h, w = scene.shape[0] - 12, scene.shape[1] - 12
+    frame = lambda dy, dx: scene[dy : dy + h, dx : dx + w]  # noqa: E731
+    return {
+        "a_clean": frame(6, 6),
+        "b_over": srgb_gain(frame(2, 10), 1.0),
+        "c_blur": np.asarray(Image.fromarray(frame(10, 2)).filter(ImageFilter.GaussianBlur(2.5))),
+        "d_noise": np.clip(frame(4, 8) + rng.normal(0, 18, (h, w, 3)), 0, 255).astype(np.uint8),
+    }
+
+
+def save(path: Path, pixels: np.ndarray, taken: dt.datetime | None) -> None:
+    exif = Image.Exif()
+    if taken is not None:
+        exif.get_ifd(EXIF_IFD)[DATE_TIME_ORIGINAL] = taken.strftime("%Y:%m:%d %H:%M:%S")
+        exif.get_ifd(EXIF_IFD)[SUBSEC_TIME_ORIGINAL] = f"{taken.microsecond // 10000:02d}"
+    Image.fromarray(pixels).save(path, quality=92, exif=exif)
+
+
+def pair_scores(truth: dict[str, int], found: dict[str, int | None]) -> tuple[float, float]:
+    """Precision and recall of "these two photos are one group", over all pairs of photos."""
+    same_truth = {frozenset(p) for p in itertools.combinations(truth, 2) if truth[p[0]] == truth[p[1]]}
+    same_found = {
+        frozenset(p) for p in itertools.combinations(found, 2) if found[p[0]] is not None and found[p[0]] == found[p[1]]
+    }
+    hits = len(same_truth & same_found)
+    return hits / max(1, len(same_found)), hits / max(1, len(same_truth))
+
+
+def test_signatures_ignore_changes_of_tone_and_tell_scenes_apart():
+    china, flower = (Image.fromarray(load_sample_image(n)) for n in ("china.jpg", "flower.jpg"))
+    base = signature(china)
+    assert base.dtype == np.uint8 and sorted(base.tolist()) == list(range(256))  # ranks
+    darker = Image.fromarray(srgb_gain(np.asarray(china), -1.5))
+    gamma = china.point(lambda v: round(255 * (v / 255) ** 0.6))
+    assert similarity(base, signature(darker)) > 0.99 and similarity(base, signature(gamma)) > 0.99
+    assert similarity(base, signature(china.filter(ImageFilter.GaussianBlur(3)))) > 0.98
+    assert similarity(base, signature(flower)) < 0.5 and similarity(base, base) == pytest.approx(1.0)
+
+
+def test_capture_time_comes_from_exif(tmp_path):
+    pixels = np.full((32, 48, 3), 128, dtype=np.uint8)
+    save(tmp_path / "a.jpg", pixels, START + dt.timedelta(microseconds=250000))
+    save(tmp_path / "b.jpg", pixels, None)
+    expected = START.replace(tzinfo=dt.timezone.utc).timestamp() + 0.25
+    assert capture_time(str(tmp_path / "a.jpg")) == pytest.approx(expected)
+    assert capture_time(str(tmp_path / "b.jpg")) is None and capture_time(str(tmp_path / "missing.jpg")) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("timed", [True, False], ids=["exif-times", "no-times"])
+def test_bursts_are_grouped_and_their_clean_shot_ranked_first(tmp_path, timed):
+    """Twenty scenes shot four times (clean, over-exposed, blurred, noisy, each framed a little apart) and ten
+    unrelated photos: groups found with pairwise precision and recall >= 0.95; the clean shot ranked above the
+    blurred and the noisy one in >= 95 % of the groups."""
+    if not PHOTOS.is_dir():
+        pytest.skip(f"{PHOTOS} is missing")
+    rng = np.random.default_rng(0)
+    photos = sorted(PHOTOS.glob("*.webp"))
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    truth, clock = {}, START
+    for k, source in enumerate(photos[:30]):
+        with Image.open(source) as image:
+            scene = np.asarray(image.convert("RGB").resize((330, 250)))
+        shots = burst(scene, rng) if k < 20 else {"a_single": scene[6:-6, 6:-6]}
+        for name, pixels in shots.items():
+            path = folder / f"{k:03d}_{name}.jpg"
+            save(path, pixels, clock if timed else None)
+            truth[str(path)] = k
+            clock += dt.timedelta(seconds=0.4)
+        clock += dt.timedelta(minutes=3)
+    table = audit(folder, workers=0, cache=tmp_path / "cache.sqlite3", groups=True)
+    rows = table.rows()
+    precision, recall = pair_scores(truth, {r["path"]: r["group"] for r in rows})
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    best = [r for r in rows if r["rank_in_group"] == 1]
+    place = {Path(r["path"]).name: r["rank_in_group"] for r in rows}
+    clean_above = [
+        all(place[f"{k:03d}_a_clean.jpg"] < place[f"{k:03d}_{worse}.jpg"] for worse in ("c_blur", "d_noise"))
+        for k in range(20)
+    ]
+    # the clean shot outranks the blurred and the noisy one; against the shot one stop over it wins only as
+    # often as the score notices over-exposure (issue G: 15 of these 20 scenes), so that is not asserted here
+    assert sum(clean_above) / len(clean_above) >= 0.95
+    removable = sum(r["group"] is not None for r in rows) - len(best)
+    assert table.attrs["groups"] == len(best) and table.attrs["removable"] == removable
+    assert "photos could be removed" in summarize(table)
+    again = audit(folder, workers=0, cache=tmp_path / "cache.sqlite3", groups=True)
+    assert again.attrs["from_cache"] == len(rows) and again["group"] == table["group"]
+    assert again["rank_in_group"] == table["rank_in_group"]
+
+
+def test_the_report_collapses_bursts_to_their_best_shots(tmp_path):
+    china = load_sample_image("china.jpg")
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for i, (name, pixels) in enumerate(burst(china, rng).items()):
+        save(folder / f"{name}.jpg", pixels, START + dt.timedelta(seconds=i))
+    save(folder / "z_other.jpg", load_sample_image("flower.jpg"), START + dt.timedelta(hours=1))
+    page, out = tmp_path / "report.html", tmp_path / "report.csv"
+    assert main(["audit", str(folder), "--groups", "--html", str(page), "--out", str(out), "--no-cache"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert '<span id="n-removable">3</span> could be removed' in text and 'id="collapse" checked' in text
+    header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[-2:] == ["group", "rank_in_group"]
