@@ -342,3 +342,33 @@ def test_explain_is_refused_where_it_cannot_be_drawn(tmp_path):
         audit(tmp_path, executor="ray", explain=True)
     done = subprocess.run(_cli(str(tmp_path), "--explain", "--no-cache"), capture_output=True, text=True)
     assert done.returncode != 0 and "give --html too" in done.stderr
+
+
+def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_redone(tmp_path):
+    """A cache written before overlays, capture times and signatures existed: its rows lack a signature,
+    so they are assessed again (and stored with one), never read without it."""
+    import sqlite3
+
+    from phoneiqa.audit_pipeline import model_id
+
+    folder = tmp_path / "lib"
+    photos = make_photos(folder, 2)
+    cache = tmp_path / "old.sqlite3"
+    with sqlite3.connect(cache) as db:
+        db.execute(
+            "CREATE TABLE results (model TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, "
+            "mtime_ns INTEGER NOT NULL, result TEXT NOT NULL, thumbnail BLOB, PRIMARY KEY (model, path))"
+        )
+        key = file_key(find_images([photos[0]])[0])
+        old = {"score": 1.0, "issues": dict.fromkeys(LABELS, 0), "probabilities": {k: [1, 0, 0, 0] for k in LABELS}}
+        db.execute(
+            "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
+            (model_id("default"), key.path, key.size, key.mtime_ns, json.dumps(old), None),
+        )
+    table = audit(folder, workers=0, cache=cache, groups=True)
+    assert table.attrs["from_cache"] == 0 and table["score"][0] != 1.0  # the old row was not trusted
+    with sqlite3.connect(cache) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+        signatures = [row[0] for row in db.execute("SELECT signature FROM results")]
+    assert {"overlay", "taken", "signature"} <= columns and all(s is not None and len(s) == 256 for s in signatures)
+    assert audit(folder, workers=0, cache=cache, groups=True).attrs["from_cache"] == 2
