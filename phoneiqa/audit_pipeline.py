@@ -87,8 +87,9 @@ class Outcome:
 
 @dataclass(frozen=True, eq=False)
 class Preview:
-    """What the HTML report shows of a photo, made where the photo is decoded: its JPEG thumbnail and,
-    when explained, its exposure maps at :data:`OVERLAY_SIZE`, drawn once the model has named the issues."""
+    """What is made of a photo where it is decoded, beside the model's input: its JPEG thumbnail, when
+    explained its exposure maps at :data:`OVERLAY_SIZE` (drawn once the model has named the issues), its
+    capture time and its burst signature (:mod:`phoneiqa.groups`)."""
 
     thumbnail: bytes | None = None
     maps: Explanation | None = None
