@@ -23,19 +23,22 @@ if TYPE_CHECKING:
 BACKENDS = ("auto", "onnx", "torch")
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+SHIPPED = {
+    "fast": ("default", "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default"),
+    "accurate": (
+        "accurate",
+        "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
+    ),
+}
+"""The models shipped in the package, the one place they are named: name -> (file stem in
+:data:`PRETRAINED_DIR`, what it is).  Beside each ``<stem>.pt`` lie its recipe ``<stem>.json``, its
+training record ``TRAINING-<stem>.md`` and its compiled form ``<stem>.onnx``/``<stem>.runtime.json``."""
+DEFAULT_MODEL = "fast"
 PRETRAINED = {
-    "default": "default.pt",
-    "fast": "default.pt",
-    "accurate": "accurate.pt",
+    "default": f"{SHIPPED[DEFAULT_MODEL][0]}.pt",
+    **{name: f"{stem}.pt" for name, (stem, _) in SHIPPED.items()},
 }
-"""Names of the models shipped in the package -> their files in :data:`PRETRAINED_DIR` (``"default"`` is
-``"fast"``; each file's config and training record lie beside it as ``<file stem>.json`` and
-``TRAINING-<file stem>.md``)."""
-MODEL_SUMMARIES = {
-    "fast": "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default",
-    "accurate": "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
-}
-"""What each shipped model is, for :func:`list_models` (``"default"`` is ``"fast"``)."""
+"""Every name :func:`load` accepts for a shipped model -> its checkpoint file (``"default"``: :data:`DEFAULT_MODEL`)."""
 
 _default_lock = threading.Lock()
 _default_model: Assessor | None = None
@@ -51,7 +54,7 @@ def pretrained_path(name: str) -> Path:
 
 def list_models() -> dict[str, str]:
     """The shipped model names that :func:`load` accepts -> what each is (``"default"`` names ``"fast"``)."""
-    return {"default": "the fast model", **MODEL_SUMMARIES}
+    return {"default": f"the {DEFAULT_MODEL} model", **{name: summary for name, (_, summary) in SHIPPED.items()}}
 
 
 def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None) -> Assessor:

@@ -36,6 +36,7 @@ from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.labels import load_spec_dict, read_labels_csv
+from phoneiqa.loading import SHIPPED
 from phoneiqa.metrics import issue_metrics, score_metrics
 from phoneiqa.model import Model
 from phoneiqa.progress import progress
@@ -193,7 +194,7 @@ class TrainConfig:
             raise ConfigError(f"{source}: cannot read the config: {exc.strerror or exc}") from None
 
 
-RECIPES = ("default", "accurate")
+RECIPES = tuple(stem for stem, _ in SHIPPED.values())
 """The shipped models' recipes (``phoneiqa/pretrained/<name>.json``: encoder, heads and optimisation, no data)."""
 
 
