@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from phoneiqa.audit_pipeline import (
     DEFAULT_BATCH_SIZE,
     AuditTable,
-    Outcome,
     assess_files,
     discover,
     make_table,
@@ -94,9 +93,7 @@ def audit(
             for path, key in keys.items():
                 hit = hits.get(key)
                 if hit is not None and (hit.thumbnail is not None or not thumbnails) and hit.signature is not None:
-                    outcomes[path] = Outcome(
-                        hit.assessment, hit.thumbnail, overlay=hit.overlay, taken=hit.taken, signature=hit.signature
-                    )
+                    outcomes[path] = hit
         todo = [(path, key) for path, key in keys.items() if path not in outcomes]
         from_cache = len(keys) - len(todo)
         labels = None

@@ -48,12 +48,15 @@ class FileKey:
 
 
 @dataclass(frozen=True, eq=False)
-class Cached:
-    """A cached assessment and, when they were made, the photo's JPEG thumbnail and exposure-map overlay,
-    its capture time and its burst signature (``uint8[256]``, :mod:`phoneiqa.groups`)."""
+class Outcome:
+    """What became of one file in an audit: its assessment with, when they were made, the photo's JPEG
+    thumbnail and exposure-map overlay, its capture time and its burst signature (``uint8[256]``,
+    :mod:`phoneiqa.groups`); or, for a file that could not be assessed, the reason (``error``), which
+    is never cached."""
 
-    assessment: Assessment
+    assessment: Assessment | None = None
     thumbnail: bytes | None = None
+    error: str = ""
     overlay: bytes | None = None
     taken: float | None = None
     signature: np.ndarray | None = None
@@ -76,9 +79,9 @@ class ResultCache:
                 self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         self.db.commit()
 
-    def get(self, keys: Sequence[FileKey]) -> dict[FileKey, Cached]:
+    def get(self, keys: Sequence[FileKey]) -> dict[FileKey, Outcome]:
         """The cached results of those ``keys`` whose file is unchanged (same size and mtime)."""
-        found: dict[FileKey, Cached] = {}
+        found: dict[FileKey, Outcome] = {}
         for start in range(0, len(keys), 500):
             chunk = {k.path: k for k in keys[start : start + 500]}
             marks = ",".join("?" * len(chunk))
@@ -91,24 +94,25 @@ class ResultCache:
                 key = chunk[path]
                 if (size, mtime_ns) == (key.size, key.mtime_ns):
                     sig = None if sig is None else np.frombuffer(sig, dtype=np.uint8)
-                    found[key] = Cached(Assessment(**json.loads(result)), thumbnail, overlay, taken, sig)
+                    found[key] = Outcome(Assessment(**json.loads(result)), thumbnail, "", overlay, taken, sig)
         return found
 
-    def put(self, items: Iterable[tuple[FileKey, Cached]]) -> None:
-        """Store results and commit them together."""
+    def put(self, items: Iterable[tuple[FileKey, Outcome]]) -> None:
+        """Store the outcomes of assessed files and commit them together."""
         rows = [
             (
                 self.model_id,
                 k.path,
                 k.size,
                 k.mtime_ns,
-                json.dumps(c.assessment.to_dict()),
-                c.thumbnail,
-                c.overlay,
-                c.taken,
-                None if c.signature is None else c.signature.tobytes(),
+                json.dumps(o.assessment.to_dict()),
+                o.thumbnail,
+                o.overlay,
+                o.taken,
+                None if o.signature is None else o.signature.tobytes(),
             )
-            for k, c in items
+            for k, o in items
+            if o.assessment is not None
         ]
         with self.db:
             self.db.executemany(

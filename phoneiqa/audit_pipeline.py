@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 
 from phoneiqa.assessment import Assessment, Assessor, unchanged
-from phoneiqa.audit_cache import Cached, FileKey, ResultCache
+from phoneiqa.audit_cache import FileKey, Outcome, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
 from phoneiqa.explain import Explanation
@@ -70,19 +70,6 @@ class Entry:
 
     path: str
     error: str = ""
-
-
-@dataclass(frozen=True, eq=False)
-class Outcome:
-    """What became of one file: an assessment (with its thumbnail, exposure-map overlay, capture time and
-    burst signature, :mod:`phoneiqa.groups`), or the reason it failed."""
-
-    assessment: Assessment | None = None
-    thumbnail: bytes | None = None
-    error: str = ""
-    overlay: bytes | None = None
-    taken: float | None = None
-    signature: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,8 +280,7 @@ def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar:
         for (_, _, _, preview), result in zip(batch, results, strict=True)
     ]
     if store is not None:
-        done = [(key, o) for (_, key, _, _), o in zip(batch, outcomes, strict=True) if o.assessment is not None]
-        store.put((key, Cached(o.assessment, o.thumbnail, o.overlay, o.taken, o.signature)) for key, o in done)
+        store.put((key, outcome) for (_, key, _, _), outcome in zip(batch, outcomes, strict=True))
     bar.update(len(batch))
     for (path, _, _, _), outcome in zip(batch, outcomes, strict=True):
         yield path, outcome

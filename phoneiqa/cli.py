@@ -189,7 +189,8 @@ def _assess(args: argparse.Namespace) -> int:
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
             levels = [f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items()]
-            shares = [f"{100 * result.explanation.shares[m]:>{len(m) + 2}.1f}" for m in maps]
+            found = result.explanation.shares if maps else {}
+            shares = [f"{100 * found[m]:>{len(m) + 2}.1f}" for m in maps]
             print(f"{f:<{width}}  {score:>5}  {'  '.join(levels + shares)}".rstrip())
     return 1 if any(isinstance(r, PhoneIQAError) for r in results) else 0
 

@@ -44,8 +44,15 @@ def signature(image: Image.Image) -> np.ndarray:
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Rank correlation of two signatures, -1..1 (1: the same picture up to a change of tones)."""
-    x, y = a.astype(np.float64) - 127.5, b.astype(np.float64) - 127.5
-    return float((x * y).sum() / np.sqrt((x * x).sum() * (y * y).sum()))
+    x, y = _unit(np.stack([a, b]))
+    return float(x @ y)
+
+
+def _unit(signatures: np.ndarray) -> np.ndarray:
+    """``[n, 256]`` signatures centred and scaled to unit length (float64): a dot product of two rows is
+    their rank correlation."""
+    x = signatures.astype(np.float64) - 127.5
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def capture_time(path: str) -> float | None:
@@ -87,12 +94,14 @@ def group_shots(shots: Sequence[Shot]) -> list[tuple[int, int] | None]:
             i = parent[i]
         return i
 
+    unit = _unit(np.stack([shot.signature for shot in shots])) if shots else np.zeros((0, 256))
     for k, i in enumerate(order):
-        for j in order[max(0, k - WINDOW) : k]:
+        window = order[max(0, k - WINDOW) : k]
+        for j, correlation in zip(window, unit[window] @ unit[i], strict=True):
             a, b = shots[i], shots[j]
             if a.taken is not None and b.taken is not None and abs(a.taken - b.taken) > MAX_GAP_S:
                 continue
-            if similarity(a.signature, b.signature) >= MIN_SIMILARITY:
+            if correlation >= MIN_SIMILARITY:
                 parent[root(i)] = root(j)
     members: dict[int, list[int]] = {}
     for i in order:

@@ -278,7 +278,7 @@ def pack_runtimes(compiled: Mapping[str, tuple[bytes, dict[str, Any]]], folder: 
     from onnx import TensorProto, numpy_helper
 
     shards: list[dict[str, np.ndarray]] = [{}]
-    where: dict[str, tuple[int, str]] = {}  # digest of the float16 values -> (shard, key)
+    shard_of: dict[str, int] = {}  # digest of the float16 values (its key in the shard) -> shard
     out = {}
     for name, (graph_bytes, spec) in compiled.items():
         model = onnx.load_from_string(graph_bytes)
@@ -288,13 +288,13 @@ def pack_runtimes(compiled: Mapping[str, tuple[bytes, dict[str, Any]]], folder: 
                 continue
             values = numpy_helper.to_array(init).astype(np.float16)
             digest = hashlib.sha256(values.tobytes() + str(values.shape).encode()).hexdigest()[:16]
-            if digest not in where:
+            if digest not in shard_of:
                 if sum(v.nbytes for v in shards[-1].values()) + values.nbytes > SHARD_BYTES:
                     shards.append({})
                 shards[-1][digest] = values
-                where[digest] = (len(shards) - 1, digest)
-            shard, key = where[digest]
-            external[init.name] = [f"weights-{shard}.npz", key]
+                shard_of[digest] = len(shards) - 1
+            shard = shard_of[digest]
+            external[init.name] = [f"weights-{shard}.npz", digest]
             init.ClearField("raw_data")
             init.ClearField("float_data")
             init.data_location = TensorProto.EXTERNAL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -135,3 +137,25 @@ def test_large_regions_agrees_with_scipy_labelling(height, width, density, min_p
     keep = sizes >= min_pixels
     keep[0] = False
     assert np.array_equal(large_regions(mask, min_pixels), keep[regions])
+
+
+def test_cli_assess_explain_writes_the_overlay_and_lists_the_shares(tmp_path, capsys, scene):
+    """`phoneiqa assess FILE --explain DIR`: DIR/<file name>.explain.png is the assessment's overlay, the
+    table gains one column per map and the JSON line the same shares as the API."""
+    from phoneiqa.cli import main
+
+    photo = scene.copy()
+    photo[100:220, 200:420] = 255
+    path = tmp_path / "blown.png"  # lossless, so the file decodes to these very pixels
+    Image.fromarray(photo).save(path)
+    assert main(["assess", str(path), "--explain", str(tmp_path / "maps")]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    expected = phoneiqa.assess(str(path), explain=True)
+    assert header.split()[-2 * len(MAPS) :: 2] == list(MAPS)
+    shown = [float(v) for v in row.split()[-len(MAPS) :]]
+    assert shown == pytest.approx([100 * expected.explanation.shares[m] for m in MAPS], abs=0.051)
+    with Image.open(tmp_path / "maps" / "blown.png.explain.png") as written:
+        assert np.array_equal(np.asarray(written.convert("RGB")), np.asarray(expected.overlay()))
+    assert main(["assess", str(path), "--json", "--explain", str(tmp_path / "maps")]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["exposure_shares"] == pytest.approx(expected.explanation.shares)
