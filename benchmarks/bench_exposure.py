@@ -25,7 +25,9 @@ the share of ladders whose predicted level never falls,
 and false alarms on the clean photos (the untouched photos with no measured issue that get a flag).
 
 Rows: each ``--models`` entry (``name=path``, ``git:<commit>`` for the shipped file at a commit, or
-a shipped model name), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
+a shipped model name) at each ``--confidence`` (a label is reported at the levels it reaches with at
+least that probability; 0.5, the median, is what the models report, higher values trade detections
+for fewer false alarms), and ``threshold rule``: mean lightness for bright/dark, lightness spread (95th - 5th
 percentile) for the contrasts, clipped share for overexposed, 99th-percentile lightness for
 over_suppressed; each level's threshold maximises accuracy on the training split.
 """
@@ -46,6 +48,7 @@ import torch
 from PIL import Image
 from scipy.stats import kendalltau
 
+from hexgraph import confident_levels
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
@@ -169,12 +172,12 @@ def issue_features(model: Model, paths: Sequence[str]) -> np.ndarray:
 
 
 def model_predictor(path: Path) -> Callable[[Sequence[str]], np.ndarray]:
-    """Levels from a checkpoint's issue head, on the features its own encoder computes."""
+    """Level probabilities ``[N, L, K]`` from a checkpoint's issue head, on the features its own encoder computes."""
     model = Model.load(path)
 
     def predict(paths: Sequence[str]) -> np.ndarray:
         with torch.no_grad():
-            return model.issue_head.predict(torch.from_numpy(issue_features(model, paths))).levels.numpy()
+            return model.issue_head.predict(torch.from_numpy(issue_features(model, paths))).probabilities.numpy()
 
     return predict
 
@@ -322,6 +325,13 @@ def main() -> None:
     parser.add_argument("--graded", type=Path, default=ROOT / "runs" / "graded")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_exposure")
     parser.add_argument("--models", nargs="+", default=["previous=git:0386233", "default"])
+    parser.add_argument(
+        "--confidence",
+        nargs="+",
+        type=float,
+        default=[0.5],
+        help="report each head's levels at these confidences too (hexgraph.confident_levels; 0.5 = the shipped median)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="evaluation sets to run")
     args = parser.parse_args()
@@ -331,12 +341,15 @@ def main() -> None:
     train_x = photometric_features([str(args.graded / name) for name in train["filename"]])
     tmp = tempfile.TemporaryDirectory()
     checkpoints = load_models(args.models, Path(tmp.name))
-    predictors = {name: model_predictor(path) for name, path in checkpoints.items()}
-    predictors["threshold rule"] = fit_threshold_rule(train_x, train[list(LABELS)].to_numpy())
-
-    results = {
-        name: {s: predict(frame["path"].tolist()) for s, frame in sets.items()} for name, predict in predictors.items()
-    }
+    results = {}
+    for name, path in checkpoints.items():
+        predict = model_predictor(path)
+        probabilities = {s: predict(frame["path"].tolist()) for s, frame in sets.items()}
+        for confidence in args.confidence:
+            row = name if confidence == 0.5 else f"{name} @{confidence:g}"
+            results[row] = {s: confident_levels(p, confidence) for s, p in probabilities.items()}
+    rule = fit_threshold_rule(train_x, train[list(LABELS)].to_numpy())
+    results["threshold rule"] = {s: rule(frame["path"].tolist()) for s, frame in sets.items()}
     if "mefb" in sets and "CLIVE top third" in sets:
         clive = sets["CLIVE top third"]
         inside = int(clive["in_bounds"].sum())

@@ -45,8 +45,17 @@ def median_levels(probabilities: Any) -> Any:
     two mutually exclusive nodes cannot both have probability above 1/2, and a node implies its ancestors,
     whose probabilities are at least its own.
     """
+    return confident_levels(probabilities, 0.5)
+
+
+def confident_levels(probabilities: Any, confidence: float) -> Any:
+    """Each label's level that it reaches with probability above ``confidence``: the number of levels k >= 1
+    with P(level >= k) > ``confidence`` (:func:`median_levels` at 1/2; higher values flag less, lower more).
+
+    Legal for ``confidence`` >= 1/2, as :func:`median_levels`; below 1/2 two exclusive labels can both be set.
+    """
     tail = 1 - probabilities.cumsum(-1)[..., :-1]
-    return (tail > 0.5).sum(-1)
+    return (tail > confidence).sum(-1)
 
 
 class HexGraph:

@@ -14,7 +14,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hexgraph import HexGraph, HexGraphError, median_levels
+from hexgraph import HexGraph, HexGraphError, confident_levels, median_levels
 
 SPECS = Path(__file__).resolve().parents[1] / "data_specs"
 
@@ -335,3 +335,20 @@ def test_median_levels_hand_worked_and_legal_and_consistent_with_probabilities()
     levels = median_levels(p)
     assert graph.is_legal(graph.encode_levels(levels).numpy()).all()
     np.testing.assert_array_equal((levels >= 1).numpy(), (p[..., 0] < 0.5).numpy())
+
+
+def test_confident_levels_hand_worked_legal_and_monotone_in_the_confidence():
+    probabilities = np.array([[[0.3, 0.3, 0.3, 0.1], [0.05, 0.05, 0.1, 0.8]]])
+    # P(level >= 1, 2, 3): 0.7, 0.4, 0.1 and 0.95, 0.9, 0.8
+    assert confident_levels(probabilities, 0.6).tolist() == [[1, 3]]
+    assert confident_levels(probabilities, 0.85).tolist() == [[0, 2]]
+    assert confident_levels(probabilities, 0.35).tolist() == [[2, 3]]
+
+    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
+    p = graph.level_probabilities(torch.randn(2048, graph.n, dtype=torch.float64) * 4)
+    previous = median_levels(p)
+    for confidence in (0.6, 0.75, 0.9, 0.99):
+        levels = confident_levels(p, confidence)
+        assert graph.is_legal(graph.encode_levels(levels).numpy()).all()
+        assert (levels <= previous).all()  # surer means never a higher level
+        previous = levels
