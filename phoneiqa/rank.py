@@ -5,11 +5,11 @@
 >>> shots[0].name, shots[0].assessment.score                                # doctest: +SKIP
 ('burst_2.jpg', 71.4)
 
-The order is :func:`phoneiqa.assessment.rank_order`'s: the score's, highest first, compared at
-the precision it is shown with (``SCORE_PRECISION``); shots whose scores agree there come in the
-order of fewer and lighter issues (sum of levels, then the worst level, then the expected sum of
-levels under the probabilities), then in input order.  A model without a score head ranks by the
-issues alone.
+The order is :func:`phoneiqa.assessment.rank_order`'s: the score less ``ISSUE_COST`` (5) points per
+expected issue level (:func:`phoneiqa.assessment.keep_value`), highest first, compared at the precision
+scores are shown with (``SCORE_PRECISION``); shots that agree there come in the order of fewer and
+lighter issues (sum of levels, then the worst level, then the expected sum of levels under the
+probabilities), then in input order.  A model without a score head ranks by the issues alone.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def test_bursts_are_grouped_and_their_clean_shot_ranked_first(tmp_path, timed):
         for k in range(20)
     ]
     # the clean shot outranks the blurred and the noisy one; against the shot one stop over it wins only as
-    # often as the score notices over-exposure (issue G: 15 of these 20 scenes), so that is not asserted here
+    # often as the issue head flags over-exposure (16 of these 20 scenes, issue F), so that is not asserted here
     assert sum(clean_above) / len(clean_above) >= 0.95
     removable = sum(r["group"] is not None for r in rows) - len(best)
     assert table.attrs["groups"] == len(best) and table.attrs["removable"] == removable
