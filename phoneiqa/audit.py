@@ -2,29 +2,41 @@
 
 The parts (discovery, decoding, batches, the table, the reports, the summary) are in
 :mod:`phoneiqa.audit_pipeline`; the local executor is written here, the Ray one is
-:func:`phoneiqa.audit_ray.audit_ray`.
+:func:`phoneiqa.audit_ray.audit_ray`.  :func:`audited` is the audit for writing reports: its table
+holds plain values only and its thumbnails and overlays are read one at a time from where the audit
+keeps them, so that the audit of a large library and its report need about as much memory as a
+small one's.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
+from phoneiqa.audit_cache import IMAGE_COLUMNS, StoredImages
 from phoneiqa.audit_pipeline import (
+    BURST_COLUMNS,
     DEFAULT_BATCH_SIZE,
     AuditTable,
     assess_files,
     discover,
     make_table,
     model_id,
-    open_cache,
+    open_store,
+    stored_outcomes,
+    to_assess,
+    with_bursts,
 )
 from phoneiqa.errors import ConfigError
 from phoneiqa.loading import load
 
 EXECUTORS = ("local", "ray")
 """Where an audit runs: processes on this machine with the result cache, or a Ray cluster."""
+
+Images = Mapping[str, Mapping[str, bytes | None]]
+"""An audit's images: column (``thumbnail``, ``overlay``) -> path -> JPEG."""
 
 
 def audit(
@@ -56,7 +68,8 @@ def audit(
     (:mod:`phoneiqa.explain`), ``None`` for the others; ``groups`` adds ``group`` and ``rank_in_group``:
     bursts and near-repeats of one scene taken close together, each ranked as :func:`phoneiqa.rank`
     ranks shots (:mod:`phoneiqa.groups`).  ``table.to_pandas()`` gives a DataFrame (the ``pandas``
-    extra).
+    extra).  The ``thumbnail`` and ``overlay`` columns hold every photo's JPEG; :func:`audited` reads
+    them one at a time instead, for the reports of large libraries.
 
     ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
     ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
@@ -65,6 +78,33 @@ def audit(
     True (default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a path, or False; ``progress`` a bar on
     stderr (default: on a terminal).  ``table.attrs``: model id, files from the cache, assessed, failed.
     """
+    options = {name: value for name, value in locals().items() if name != "paths"}  # the parameters
+    with audited(paths, **options) as (table, images):
+        return _with_images(table, images)
+
+
+@contextmanager
+def audited(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    model: str | os.PathLike,
+    backend: str,
+    probabilities: bool,
+    thumbnails: bool,
+    workers: int | None,
+    batch_size: int,
+    cache: bool | str | os.PathLike | None,
+    progress: bool | None,
+    executor: str,
+    concurrency: int | None,
+    explain: bool,
+    groups: bool,
+) -> Iterator[tuple[AuditTable, Images]]:
+    """:func:`audit` (the same options, each given) for writing reports of a library of any size: the table
+    without its ``thumbnail`` and ``overlay`` columns, and those images by column and path
+    (:data:`Images`), valid while the context lasts.  The local executor reads each image from its
+    result cache when it is asked for (:class:`~phoneiqa.audit_cache.StoredImages`; a temporary cache,
+    deleted on leaving, with ``cache=False``), so that they are never all in memory at once."""
     if executor not in EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
     if executor == "ray":
@@ -75,7 +115,10 @@ def audit(
         from phoneiqa.audit_ray import audit_ray  # Ray is an extra: imported only when asked for
 
         options = {"model": model, "backend": backend, "probabilities": probabilities, "thumbnails": thumbnails}
-        return audit_ray(paths, **options, batch_size=batch_size, concurrency=concurrency)
+        table = audit_ray(paths, **options, batch_size=batch_size, concurrency=concurrency)
+        images = {c: _by_path(table["path"], table[c]) for c in IMAGE_COLUMNS if c in table}
+        yield table.drop(*images), images
+        return
     if concurrency is not None:
         raise ConfigError("concurrency (model replicas) is an option of the Ray executor; the local one has workers")
     cache = True if cache is None else cache  # the local executor's default
@@ -84,28 +127,34 @@ def audit(
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers}")
     start = time.perf_counter()
-    entries, outcomes, keys = discover(paths)
+    entries, errors = discover(paths)
     identity = model_id(model)
-    store = open_cache(cache, identity + ("+explain" if explain else ""))  # explained rows keep their overlays
-    try:
-        if store is not None:
-            hits = store.get(list(keys.values()))
-            for path, key in keys.items():
-                hit = hits.get(key)
-                if hit is not None and (hit.thumbnail is not None or not thumbnails) and hit.signature is not None:
-                    outcomes[path] = hit
-        todo = [(path, key) for path, key in keys.items() if path not in outcomes]
-        from_cache = len(keys) - len(todo)
+    with open_store(cache, identity + ("+explain" if explain else "")) as store:  # explained rows keep their overlays
+        todo = to_assess(entries, errors, store, thumbnails)
+        from_cache = len(entries) - len(errors) - len(todo)
         labels = None
         if todo:
             runner = load(model, backend=backend)
             labels = runner.labels
-            found = assess_files(runner, todo, store, thumbnails, workers, batch_size, progress, explain)
-            for path, outcome in found:
-                outcomes[path] = outcome
-    finally:
-        if store is not None:
-            store.close()
-    paths = [e.path for e in entries]
-    counts = {"model": identity, "from_cache": from_cache, "started": start}
-    return make_table(paths, outcomes, probabilities, thumbnails, labels, overlays=explain, groups=groups, **counts)
+            errors.update(assess_files(runner, todo, store, thumbnails, workers, batch_size, progress, explain))
+            del runner  # the model's memory is let go before the table is read back
+        counts = {"model": identity, "from_cache": from_cache, "started": start}
+        outcomes = stored_outcomes(store, entries, errors)
+        table = make_table([e.path for e in entries], outcomes, probabilities, False, labels, **counts)
+        if groups:
+            table = with_bursts(table, store)
+        wanted = [c for c, asked in zip(IMAGE_COLUMNS, (thumbnails, explain), strict=True) if asked]
+        yield table, {c: StoredImages(store, c, table["path"]) for c in wanted}
+
+
+def _by_path(paths: list[str], column: list[bytes | None]) -> dict[str, bytes | None]:
+    """An image column as path -> JPEG, for the rows that have one."""
+    return {path: jpeg for path, jpeg in zip(paths, column, strict=True) if jpeg is not None}
+
+
+def _with_images(table: AuditTable, images: Images) -> AuditTable:
+    """``table`` with ``images`` as its columns, in the order :class:`~phoneiqa.audit_pipeline.AuditTable`
+    documents: after the others, before the burst columns."""
+    data = {c: v for c, v in table.data.items() if c not in BURST_COLUMNS}
+    data |= {c: [by_path.get(p) for p in table["path"]] for c, by_path in images.items()}
+    return AuditTable(data | {c: table[c] for c in BURST_COLUMNS if c in table}, table.attrs)

@@ -5,6 +5,10 @@ absolute path, together with the file's size and modification time: a lookup onl
 result whose file has not changed since.  Rows are committed batch by batch in WAL mode, so a
 process killed at any moment (SIGKILL included) loses at most the batch it had not committed.
 Failed files are not cached: they are tried again on every run.
+
+The audit also reads its table, its bursts and its report's images back from here, a chunk or a
+file at a time (an audit without the cache uses a temporary one), so that a library of any size
+never has all its thumbnails and assessments in memory at once.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from phoneiqa.assessment import Assessment
+from phoneiqa.groups import SIGNATURE_SIDE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -36,6 +41,10 @@ CREATE TABLE IF NOT EXISTS results (
 """
 ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB"}
 """Columns a cache written by an earlier version lacks, added when it is opened."""
+IMAGE_COLUMNS = ("thumbnail", "overlay")
+"""The columns of JPEGs: the photo's thumbnail, its exposure-map overlay."""
+CHUNK = 500
+"""Files per query when many are looked up (SQLite's limit on parameters is 999 in old versions)."""
 
 
 @dataclass(frozen=True)
@@ -79,23 +88,56 @@ class ResultCache:
                 self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         self.db.commit()
 
-    def get(self, keys: Sequence[FileKey]) -> dict[FileKey, Outcome]:
-        """The cached results of those ``keys`` whose file is unchanged (same size and mtime)."""
-        found: dict[FileKey, Outcome] = {}
-        for start in range(0, len(keys), 500):
-            chunk = {k.path: k for k in keys[start : start + 500]}
-            marks = ",".join("?" * len(chunk))
+    def current(self, keys: Sequence[FileKey], thumbnails: bool) -> set[str]:
+        """The paths of those ``keys`` whose stored result is current: the file unchanged (same size and mtime),
+        the result with its burst signature and, when ``thumbnails``, with its thumbnail."""
+        found: set[str] = set()
+        wanted = " AND thumbnail IS NOT NULL" if thumbnails else ""
+        for chunk in _chunks(keys):
+            by_path = {k.path: k for k in chunk}
             rows = self.db.execute(
-                "SELECT path, size, mtime_ns, result, thumbnail, overlay, taken, signature FROM results "
-                f"WHERE model = ? AND path IN ({marks})",
+                f"SELECT path, size, mtime_ns FROM results WHERE model = ? AND path IN ({_marks(by_path)}) "
+                f"AND signature IS NOT NULL{wanted}",
+                [self.model_id, *by_path],
+            )
+            found.update(path for path, size, mtime_ns in rows if by_path[path] == FileKey(path, size, mtime_ns))
+        return found
+
+    def get(self, paths: Sequence[str]) -> dict[str, Assessment]:
+        """The stored assessments of the files at ``paths`` (absolute, as :class:`FileKey` has them)."""
+        found: dict[str, Assessment] = {}
+        for chunk in _chunks(paths):
+            rows = self.db.execute(
+                f"SELECT path, result FROM results WHERE model = ? AND path IN ({_marks(chunk)})",
                 [self.model_id, *chunk],
             )
-            for path, size, mtime_ns, result, thumbnail, overlay, taken, sig in rows:
-                key = chunk[path]
-                if (size, mtime_ns) == (key.size, key.mtime_ns):
-                    sig = None if sig is None else np.frombuffer(sig, dtype=np.uint8)
-                    found[key] = Outcome(Assessment(**json.loads(result)), thumbnail, "", overlay, taken, sig)
+            found.update((path, Assessment(**json.loads(result))) for path, result in rows)
         return found
+
+    def shots(self, paths: Sequence[str]) -> tuple[list[float | None], np.ndarray]:
+        """What grouping needs of the stored files at ``paths``, in their order: capture times (``None`` where
+        unknown) and burst signatures (``uint8[len(paths), 256]``)."""
+        taken: list[float | None] = []
+        signatures = np.empty((len(paths), SIGNATURE_SIDE**2), dtype=np.uint8)
+        for chunk in _chunks(paths):
+            rows = self.db.execute(
+                f"SELECT path, taken, signature FROM results WHERE model = ? AND path IN ({_marks(chunk)})",
+                [self.model_id, *chunk],
+            )
+            found = {path: (when, signature) for path, when, signature in rows}
+            for path in chunk:
+                when, signature = found[path]
+                signatures[len(taken)] = np.frombuffer(signature, dtype=np.uint8)
+                taken.append(when)
+        return taken, signatures
+
+    def image(self, column: str, path: str) -> bytes | None:
+        """The JPEG in ``column`` (one of :data:`IMAGE_COLUMNS`) stored for the file at ``path``, ``None`` if none."""
+        if column not in IMAGE_COLUMNS:
+            raise ValueError(f"unknown image column {column!r}; choose from {', '.join(IMAGE_COLUMNS)}")
+        query = f"SELECT {column} FROM results WHERE model = ? AND path = ?"
+        row = self.db.execute(query, [self.model_id, path]).fetchone()
+        return None if row is None else row[0]
 
     def put(self, items: Iterable[tuple[FileKey, Outcome]]) -> None:
         """Store the outcomes of assessed files and commit them together."""
@@ -130,3 +172,33 @@ class ResultCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class StoredImages(Mapping[str, bytes]):
+    """One image column of an audit (``thumbnail`` or ``overlay``) as ``cache`` stores it: the path of each of
+    the audit's ``paths`` (as found) that has one -> its JPEG, read from the cache when asked for."""
+
+    def __init__(self, cache: ResultCache, column: str, paths: Sequence[str]) -> None:
+        self.cache, self.column, self.paths = cache, column, paths
+
+    def __getitem__(self, path: str) -> bytes:
+        jpeg = self.cache.image(self.column, os.path.abspath(path))
+        if jpeg is None:
+            raise KeyError(path)
+        return jpeg
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path in self.paths if path in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _chunks(items: Sequence) -> Iterator[Sequence]:
+    """``items`` in slices of :data:`CHUNK`."""
+    return (items[start : start + CHUNK] for start in range(0, len(items), CHUNK))
+
+
+def _marks(items: Iterable) -> str:
+    """The ``?, ?, ...`` of an ``IN`` list of ``items``."""
+    return ",".join("?" for _ in items)

@@ -9,8 +9,11 @@ explicitly are assessed whatever their suffix.  Photos are decoded in worker pro
 main process runs the model on batches; every finished batch is committed to a SQLite cache
 (:mod:`phoneiqa.audit_cache`), so an interrupted audit resumes where it stopped and an unchanged
 library is not assessed twice.  A file that cannot be assessed gets its reason in ``error``; it
-never stops the audit.  :func:`write_report` writes the table as CSV, Parquet or JSON lines,
-:func:`summarize` describes it in a few lines of text.
+never stops the audit.  The table, the bursts and the report's images are read back from the cache
+a chunk at a time (:func:`stored_outcomes`, :func:`with_bursts`,
+:class:`~phoneiqa.audit_cache.StoredImages`): what the audit holds per photo while it runs is its
+path, and the table's plain values once it is done.  :func:`write_report` writes the table as CSV,
+Parquet or JSON lines, :func:`summarize` describes it in a few lines of text.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ import collections
 import csv
 import errno
 import io
+import itertools
 import json
 import math
 import os
 import signal
 import stat
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -37,14 +43,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from phoneiqa.assessment import Assessment, Assessor, unchanged
-from phoneiqa.audit_cache import FileKey, Outcome, ResultCache
+from phoneiqa.assessment import Assessment, Assessor, rank_order, unchanged
+from phoneiqa.audit_cache import CHUNK, IMAGE_COLUMNS, FileKey, Outcome, ResultCache
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ImageError
 from phoneiqa.explain import Explanation
 from phoneiqa.explain import explain as explain_image
 from phoneiqa.extras import require
-from phoneiqa.groups import Shot, capture_time, group_shots, signature
+from phoneiqa.groups import capture_time, find_groups, signature
 from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
@@ -62,9 +68,13 @@ OVERLAY_SIZE = 240
 """Long side of the exposure-map overlays of an audit's HTML report."""
 DEFAULT_BATCH_SIZE = 8
 """Photos per model call and per cache commit (at most this many are lost to a kill)."""
+BURST_COLUMNS = ("group", "rank_in_group")
+"""The columns :func:`with_bursts` adds, last."""
+NOT_STORED = "its result is missing from the result cache (changed by another process?): audit again"
+"""The error of an assessed file whose result could not be read back."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A file an audit found: its path as found, and why it cannot be assessed (empty if it can)."""
 
@@ -188,6 +198,17 @@ def decode(
     return prepare(image), Preview(make_thumbnail(image) if thumbnail else None, maps, taken, signature(image)), ""
 
 
+def decode_file(
+    path: str, short_side: int, thumbnail: bool, prepare: Callable[[Image.Image], Any], explain: bool
+) -> tuple[FileKey | None, Any, Preview, str]:
+    """What an audit's worker does with one file: its cache key as it is read, then :func:`decode`; or
+    (``None``, ``None``, an empty preview, the reason it cannot be read as a file)."""
+    key = file_key(Entry(path))
+    if isinstance(key, str):
+        return None, None, Preview(), key
+    return key, *decode(path, short_side, thumbnail, prepare=prepare, explain=explain)
+
+
 def _reason(message: str, path: str) -> str:
     """An :class:`ImageError` message without its leading file name (the table has its own column)."""
     return message.removeprefix(f"{path}: ")
@@ -217,42 +238,64 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def discover(
-    paths: str | os.PathLike | Iterable[str | os.PathLike],
-) -> tuple[list[Entry], dict[str, Outcome], dict[str, FileKey]]:
-    """The image files under ``paths``; the outcomes known already (files that cannot be read); the
-    cache keys of the others."""
+def discover(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> tuple[list[Entry], dict[str, str]]:
+    """The image files under ``paths``, sorted, and the reasons of those found unusable already (path -> error)."""
     entries = find_images([paths] if isinstance(paths, (str, os.PathLike)) else paths)
-    outcomes: dict[str, Outcome] = {e.path: Outcome(error=e.error) for e in entries if e.error}
-    keys: dict[str, FileKey] = {}
+    return entries, {e.path: e.error for e in entries if e.error}
+
+
+def file_keys(entries: Iterable[Entry], errors: dict[str, str]) -> Iterator[tuple[Entry, FileKey]]:
+    """The cache key of each entry not in ``errors``; one that cannot be read as a file gets its reason there."""
     for entry in entries:
-        if not entry.error:
-            key = file_key(entry)
-            if isinstance(key, str):
-                outcomes[entry.path] = Outcome(error=key)
-            else:
-                keys[entry.path] = key
-    return entries, outcomes, keys
+        if entry.path in errors:
+            continue
+        key = file_key(entry)
+        if isinstance(key, str):
+            errors[entry.path] = key
+        else:
+            yield entry, key
 
 
-def open_cache(cache: bool | str | os.PathLike, identity: str) -> ResultCache | None:
+@contextmanager
+def open_store(cache: bool | str | os.PathLike, identity: str) -> Iterator[ResultCache]:
+    """Where a local audit keeps its results: the cache (``True``: ``$PHONEIQA_CACHE/audit.sqlite3``, or its
+    path), or with ``cache=False`` a temporary one, deleted on leaving."""
     if cache is False:
-        return None
-    return ResultCache(default_cache_dir() / "audit.sqlite3" if cache is True else Path(cache), identity)
+        with (
+            tempfile.TemporaryDirectory(prefix="phoneiqa-audit-") as folder,
+            ResultCache(Path(folder) / "results.sqlite3", identity) as store,
+        ):
+            yield store
+    else:
+        with ResultCache(default_cache_dir() / "audit.sqlite3" if cache is True else Path(cache), identity) as store:
+            yield store
+
+
+def to_assess(entries: Sequence[Entry], errors: dict[str, str], store: ResultCache, thumbnails: bool) -> list[Entry]:
+    """The entries whose result ``store`` lacks or has only for an earlier version of the file (or without
+    the ``thumbnails`` asked for), looked up :data:`~phoneiqa.audit_cache.CHUNK` at a time; files that
+    cannot be read get their reason in ``errors``."""
+    todo: list[Entry] = []
+    keyed = file_keys(entries, errors)
+    while chunk := list(itertools.islice(keyed, CHUNK)):
+        current = store.current([key for _, key in chunk], thumbnails)
+        todo += [entry for entry, key in chunk if key.path not in current]
+    return todo
 
 
 def assess_files(
     runner: Assessor,
-    todo: Sequence[tuple[str, FileKey]],
-    store: ResultCache | None,
+    todo: Sequence[Entry],
+    store: ResultCache,
     thumbnails: bool,
     workers: int | None,
     batch_size: int,
     progress: bool | None,
     explain: bool = False,
-) -> Iterator[tuple[str, Outcome]]:
+) -> Iterator[tuple[str, str]]:
     """Decode and prepare ``todo`` (in workers), assess ``batch_size`` photos per model call, commit each
-    batch to the cache, yield outcomes (with exposure-map overlays of the flagged photos when ``explain``)."""
+    batch's outcomes to ``store`` (with exposure-map overlays of the flagged photos when ``explain``); yield
+    the path and the reason of each file that could not be assessed."""
     bar = progress_bar(len(todo), "audit", enabled=progress)
     batch: list[tuple[str, FileKey, Any, Preview]] = []
     decoded = _decoded(todo, runner.short_side, (thumbnails, explain), runner.preparer(), workers, batch_size)
@@ -260,7 +303,7 @@ def assess_files(
         for path, key, photo, preview, error in decoded:
             if error:
                 bar.update(1)
-                yield path, Outcome(error=error)
+                yield path, error
                 continue
             batch.append((path, key, photo, preview))
             if len(batch) == batch_size:
@@ -272,18 +315,18 @@ def assess_files(
         bar.close()
 
 
-def _finish_batch(runner: Assessor, batch: list, store: ResultCache | None, bar: Any) -> Iterator[tuple[str, Outcome]]:
-    """Assess one batch of prepared photos and commit the results before handing them on."""
+def _finish_batch(runner: Assessor, batch: list, store: ResultCache, bar: Any) -> Iterator[tuple[str, str]]:
+    """Assess one batch of prepared photos and commit the results; yield the failures (path, reason)."""
     results = assess_prepared(runner, [photo for _, _, photo, _ in batch])
     outcomes = [
         preview.outcome(result) if isinstance(result, Assessment) else Outcome(error=result)
         for (_, _, _, preview), result in zip(batch, results, strict=True)
     ]
-    if store is not None:
-        store.put((key, outcome) for (_, key, _, _), outcome in zip(batch, outcomes, strict=True))
+    store.put((key, outcome) for (_, key, _, _), outcome in zip(batch, outcomes, strict=True))
     bar.update(len(batch))
     for (path, _, _, _), outcome in zip(batch, outcomes, strict=True):
-        yield path, outcome
+        if outcome.error:
+            yield path, outcome.error
 
 
 def assess_prepared(runner: Assessor, prepared: list[Any]) -> list[Assessment | str]:
@@ -305,34 +348,35 @@ def _assess_one(runner: Assessor, photo: Any) -> Assessment | str:
 
 
 def _decoded(
-    todo: Sequence[tuple[str, FileKey]],
+    todo: Sequence[Entry],
     short_side: int,
     previews: tuple[bool, bool],
     prepare: Callable[[Image.Image], Any],
     workers: int | None,
     batch_size: int,
-) -> Iterator[tuple[str, FileKey, Any, Preview, str]]:
-    """``decode`` over ``todo`` in order (``previews``: thumbnails, exposure maps); with workers, up to two
-    batches ahead of the consumer."""
+) -> Iterator[tuple[str, FileKey | None, Any, Preview, str]]:
+    """:func:`decode_file` over ``todo`` in order (``previews``: thumbnails, exposure maps); with workers, up to
+    two batches ahead of the consumer."""
     n = default_workers() if workers is None else workers
     thumbnails, explain = previews
     if n == 0:
-        for path, key in todo:
-            yield path, key, *decode(path, short_side, thumbnails, prepare=prepare, explain=explain)
+        for entry in todo:
+            yield entry.path, *decode_file(entry.path, short_side, thumbnails, prepare, explain)
         return
     pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"), initializer=_init_worker)
-    pending: collections.deque[tuple[str, FileKey, Future]] = collections.deque()
+    pending: collections.deque[tuple[str, Future]] = collections.deque()
     items = iter(todo)
     try:
         while True:
             while len(pending) < 2 * batch_size + n:
-                item = next(items, None)
-                if item is None:
+                entry = next(items, None)
+                if entry is None:
                     break
-                pending.append((*item, pool.submit(decode, item[0], short_side, thumbnails, None, prepare, explain)))
+                future = pool.submit(decode_file, entry.path, short_side, thumbnails, prepare, explain)
+                pending.append((entry.path, future))
             if not pending:
                 return
-            path, key, future = pending.popleft()
+            path, future = pending.popleft()
             try:
                 result = future.result()
             except BrokenProcessPool:
@@ -341,7 +385,7 @@ def _decoded(
                     "without `if __name__ == '__main__':`, which worker processes need); finished batches are cached; "
                     "use workers=0 to decode in this process"
                 ) from None
-            yield path, key, *result
+            yield path, *result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -421,60 +465,85 @@ class AuditTable:
 
 def make_table(
     paths: Sequence[str],
-    outcomes: dict[str, Outcome],
+    results: Iterable[Outcome],
     probabilities: bool,
     thumbnails: bool,
     labels: Sequence[str] | None = None,
     *,
-    overlays: bool = False,
-    groups: bool = False,
     model: str = "",
     from_cache: int = 0,
     started: float | None = None,
 ) -> AuditTable:
-    """The audit table of ``paths`` (already sorted) from each one's outcome, with its ``attrs``: the
-    ``model`` id, ``from_cache`` (files whose results came from the cache), ``assessed`` (now),
-    ``failed`` and the ``seconds`` since ``started`` (a :func:`time.perf_counter` value).
+    """The audit table of ``paths`` (already sorted) from each one's outcome (``results``, in the same order,
+    read once: only the table's plain values are kept), with its ``attrs``: the ``model`` id, ``from_cache``
+    (files whose results came from the cache), ``assessed`` (now), ``failed`` and the ``seconds`` since
+    ``started`` (a :func:`time.perf_counter` value).
 
     ``labels``: the model's issue keys; by default those of the first assessment (every assessment
     of one model has the same keys), none when no file was assessed.
     """
-    results = [outcomes[p] for p in paths]
-    done = [o.assessment for o in results]
+    results = iter(results)
+    head: list[Outcome] = []  # the failed files before the first assessment, and it
     if labels is None:
-        labels = next((tuple(a.issues) for a in done if a is not None), ())
-    columns: dict[str, list[Any]] = {"path": list(paths), "score": [_number(a.score) if a else None for a in done]}
-    for label in labels:
-        columns[label] = [a.issues.get(label) if a else None for a in done]
-    columns["error"] = [o.error for o in results]
-    if probabilities:
-        for label in labels:
-            columns[f"p_{label}"] = [
-                1.0 - float(a.probabilities[label][0]) if a and label in a.probabilities else None for a in done
-            ]
+        for outcome in results:
+            head.append(outcome)
+            if outcome.assessment is not None:
+                break
+        labels = tuple(head[-1].assessment.issues) if head and head[-1].assessment is not None else ()
+    p_columns = [f"p_{label}" for label in labels] if probabilities else []
+    columns: dict[str, list[Any]] = {"path": list(paths), **{c: [] for c in ("score", *labels, "error", *p_columns)}}
     if thumbnails:
-        columns["thumbnail"] = [o.thumbnail for o in results]
-    if overlays:
-        columns["overlay"] = [o.overlay for o in results]
-    failed = sum(bool(o.error) for o in results)
+        columns["thumbnail"] = []
+    for outcome in itertools.chain(head, results):
+        a = outcome.assessment
+        columns["score"].append(_number(a.score) if a else None)
+        for label in labels:
+            columns[label].append(a.issues.get(label) if a else None)
+        columns["error"].append(outcome.error)
+        if probabilities:
+            for label in labels:
+                p = 1.0 - float(a.probabilities[label][0]) if a and label in a.probabilities else None
+                columns[f"p_{label}"].append(p)
+        if thumbnails:
+            columns["thumbnail"].append(outcome.thumbnail)
+    failed = sum(bool(error) for error in columns["error"])
     seconds = time.perf_counter() - started if started is not None else 0.0
     attrs = {"model": model, "from_cache": from_cache, "assessed": len(paths) - from_cache - failed}
-    if groups:
-        columns["group"], columns["rank_in_group"] = _burst_columns(paths, results)
-        in_groups = [g for g in columns["group"] if g is not None]
-        attrs["groups"], attrs["removable"] = len(set(in_groups)), len(in_groups) - len(set(in_groups))
     return AuditTable(columns, {**attrs, "failed": failed, "seconds": seconds})
 
 
-def _burst_columns(paths: Sequence[str], results: Sequence[Outcome]) -> tuple[list, list]:
-    """The ``group`` and ``rank_in_group`` columns (:func:`phoneiqa.groups.group_shots`; ``None`` outside groups)."""
-    assessed = [i for i, o in enumerate(results) if o.assessment is not None and o.signature is not None]
-    shots = [Shot(paths[i], results[i].taken, results[i].signature, results[i].assessment) for i in assessed]
-    group, rank = [None] * len(paths), [None] * len(paths)
-    for i, found in zip(assessed, group_shots(shots), strict=True):
-        if found is not None:
-            group[i], rank[i] = found
-    return group, rank
+def stored_outcomes(store: ResultCache, entries: Sequence[Entry], errors: Mapping[str, str]) -> Iterator[Outcome]:
+    """The outcome of each entry, in order: its reason from ``errors``, else its assessment read back from
+    ``store`` (:data:`~phoneiqa.audit_cache.CHUNK` files at a time)."""
+    for start in range(0, len(entries), CHUNK):
+        chunk = [e.path for e in entries[start : start + CHUNK]]
+        absolute = {path: os.path.abspath(path) for path in chunk if path not in errors}
+        stored = store.get(list(absolute.values()))
+        for path in chunk:
+            if path in errors:
+                yield Outcome(error=errors[path])
+            else:
+                assessment = stored.get(absolute[path])
+                yield Outcome(assessment) if assessment is not None else Outcome(error=NOT_STORED)
+
+
+def with_bursts(table: AuditTable, store: ResultCache) -> AuditTable:
+    """``table`` with the ``group`` and ``rank_in_group`` columns (``None`` outside groups) and the ``groups``
+    and ``removable`` counts: its assessed photos grouped (:func:`phoneiqa.groups.find_groups`) by their capture
+    times and signatures in ``store``, each group ranked by :func:`phoneiqa.assessment.rank_order` (its
+    members' assessments read back from ``store``)."""
+    assessed = [i for i, bad in enumerate(table.failed()) if not bad]
+    paths = [table["path"][i] for i in assessed]
+    keys = [os.path.abspath(p) for p in paths]
+    group: list[int | None] = [None] * len(table)
+    rank: list[int | None] = [None] * len(table)
+    for number, members in enumerate(find_groups(paths, *store.shots(keys)), 1):
+        stored = store.get([keys[k] for k in members])
+        for place, k in enumerate(rank_order([stored[keys[m]] for m in members]), 1):
+            group[assessed[members[k]]], rank[assessed[members[k]]] = number, place
+    in_groups = [g for g in group if g is not None]
+    attrs = {**table.attrs, "groups": len(set(in_groups)), "removable": len(in_groups) - len(set(in_groups))}
+    return AuditTable({**table.data, **dict(zip(BURST_COLUMNS, (group, rank), strict=True))}, attrs)
 
 
 def _number(value: float | None) -> float | None:
@@ -492,18 +561,21 @@ def write_report(table: AuditTable, path: str | os.PathLike) -> Path:
     suffix = out.suffix.lower()
     if suffix not in REPORT_FORMATS:
         raise ValueError(f"{out}: unknown report format {suffix or '(none)'!r}; use one of {', '.join(REPORT_FORMATS)}")
-    table = table.drop("thumbnail", "overlay")
+    table = table.drop(*IMAGE_COLUMNS)
+    rows = zip(*table.data.values(), strict=True)  # one at a time: no list of them all
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if suffix == ".csv":
             with tmp.open("w", encoding="utf-8", newline="") as f:
                 writer = csv.writer(f, lineterminator="\n")
                 writer.writerow(table.columns)
-                writer.writerows(["" if v is None else v for v in row.values()] for row in table.rows())
+                writer.writerows(["" if v is None else v for v in row] for row in rows)
         elif suffix == ".parquet":
             table.to_pandas().to_parquet(tmp, index=False)
         else:
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in table.rows()), encoding="utf-8")
+            with tmp.open("w", encoding="utf-8") as f:
+                records = (dict(zip(table.columns, row, strict=True)) for row in rows)
+                f.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -513,8 +585,8 @@ def write_report(table: AuditTable, path: str | os.PathLike) -> Path:
 def summarize(table: AuditTable, max_failures: int = 10) -> str:
     """A few lines describing an audit: files, counts per issue and level, score spread, failures."""
     failed_mask = table.failed()
-    ok = [row for row, bad in zip(table.rows(), failed_mask, strict=True) if not bad]
-    failed = [row for row, bad in zip(table.rows(), failed_mask, strict=True) if bad]
+    n_ok = failed_mask.count(False)
+    failed = [(p, e) for p, e, bad in zip(table["path"], table["error"], failed_mask, strict=True) if bad]
     attrs = table.attrs
     if "from_cache" in attrs:  # as table.attrs count: assessed now, results from the cache, failed
         lines = [
@@ -522,13 +594,15 @@ def summarize(table: AuditTable, max_failures: int = 10) -> str:
             f"{len(failed)} failed ({attrs['seconds']:.1f} s)"
         ]
     else:  # a table without an audit's counts: which results came from a cache is not known
-        lines = [f"{len(table)} files: {len(ok)} with results, {len(failed)} failed"]
-    if ok and table.labels:
+        lines = [f"{len(table)} files: {n_ok} with results, {len(failed)} failed"]
+    if n_ok and table.labels:
         lines.append(f"{'issue':<16}{'normal':>8}{'severe':>8}{'blocking':>10}{'any':>8}")
         for label in table.labels:
-            counts = [sum(row[label] == level for row in ok) for level in (1, 2, 3)]
+            ok_levels = [v for v, bad in zip(table[label], failed_mask, strict=True) if not bad]
+            counts = [ok_levels.count(level) for level in (1, 2, 3)]
             lines.append(f"{label:<16}{counts[0]:>8}{counts[1]:>8}{counts[2]:>10}{sum(counts):>8}")
-    scores = np.array([row["score"] for row in ok if row["score"] is not None], dtype=float)
+    scored = [s for s, bad in zip(table["score"], failed_mask, strict=True) if not bad and s is not None]
+    scores = np.array(scored, dtype=float)
     if len(scores):
         q = np.quantile(scores, [0.0, 0.1, 0.5, 0.9, 1.0]).tolist()
         lines.append("score: min {:.1f}, 10% {:.1f}, median {:.1f}, 90% {:.1f}, max {:.1f}".format(*q))
@@ -544,7 +618,7 @@ def summarize(table: AuditTable, max_failures: int = 10) -> str:
         )
     if failed:
         lines.append(f"failed ({len(failed)}):")
-        lines += [f"  {row['path']}: {row['error']}" for row in failed[:max_failures]]
+        lines += [f"  {path}: {error}" for path, error in failed[:max_failures]]
         if len(failed) > max_failures:
             lines.append(f"  ... and {len(failed) - max_failures} more (see the report's error column)")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from phoneiqa.audit_pipeline import (
     assess_prepared,
     decode,
     discover,
+    file_keys,
     make_table,
     model_id,
 )
@@ -78,14 +79,15 @@ def audit_ray(
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     start = time.perf_counter()
     identity = model_id(model)  # also: a missing model fails here, before any Ray work
-    entries, outcomes, keys = discover(paths)
+    entries, errors = discover(paths)
     by_absolute: dict[str, list[str]] = {}  # what Ray is given -> the paths as found (one file may be named twice)
-    for path, key in keys.items():
-        error = _unreadable(path, key.size)
+    for entry, key in file_keys(entries, errors):
+        error = _unreadable(entry.path, key.size)
         if error:
-            outcomes[path] = Outcome(error=error)
+            errors[entry.path] = error
         else:
-            by_absolute.setdefault(_absolute(path), []).append(path)
+            by_absolute.setdefault(_absolute(entry.path), []).append(entry.path)
+    outcomes = {path: Outcome(error=error) for path, error in errors.items()}
     if by_absolute:
         if not ray.is_initialized():
             ray.init()
@@ -112,7 +114,8 @@ def audit_ray(
         for found in by_absolute.values():
             for path in found:
                 outcomes.setdefault(path, Outcome(error=NOT_RETURNED))
-    return make_table([e.path for e in entries], outcomes, probabilities, thumbnails, model=identity, started=start)
+    paths = [e.path for e in entries]
+    return make_table(paths, (outcomes[p] for p in paths), probabilities, thumbnails, model=identity, started=start)
 
 
 def _absolute(path: str) -> str:

@@ -325,28 +325,26 @@ def _audit(args: argparse.Namespace) -> int:
         "executor": "ray" if args.ray else "local",
         "explain": args.explain,
         "groups": args.groups,
+        "progress": None,
+        "concurrency": None,
     }
-    try:
-        from phoneiqa.audit import audit
+    try:  # the reports are written while the audit's images can be read from where it keeps them
+        from phoneiqa.audit import audited
 
-        table = audit(args.paths, **options)
+        with audited(args.paths, **options) as (table, images):
+            if args.out:
+                write_report(table, args.out)
+            if args.html:
+                from phoneiqa.report_html import write_html
+
+                embed = True if args.single_file else None
+                write_html(
+                    table, args.html, thumbnails=images.get("thumbnail"), overlays=images.get("overlay"), embed=embed
+                )
     except KeyboardInterrupt:
         kept = "nothing is kept (--no-cache)" if args.no_cache or args.ray else "finished batches are cached"
         print(f"\nphoneiqa audit: interrupted; {kept}: run the same command again to resume", file=sys.stderr)
         return 130
-    if args.out:
-        write_report(table, args.out)
-    if args.html:
-        from phoneiqa.report_html import write_html
-
-        images = {c: dict(zip(table["path"], table[c], strict=True)) for c in ("thumbnail", "overlay") if c in table}
-        write_html(
-            table.drop(*images),
-            args.html,
-            thumbnails=images.get("thumbnail"),
-            overlays=images.get("overlay"),
-            embed=True if args.single_file else None,
-        )
     print(summarize(table))
     written = [f for f in (args.out, args.html) if f]
     if written:

@@ -7,20 +7,17 @@ contrast, white balance on a grey level), and which blur, noise and a shift of a
 frame barely move at 16×16.  Photos are taken in capture order (EXIF ``DateTimeOriginal``, else the
 file's path); each is compared with the :data:`WINDOW` photos before it that were taken within
 :data:`MAX_GAP_S` seconds (when both have a capture time), and joined to their group when the
-correlation is at least :data:`MIN_SIMILARITY`.  Each group of two or more is ranked by
-:func:`phoneiqa.assessment.rank_order`, as ``phoneiqa.rank`` ranks shots.
+correlation is at least :data:`MIN_SIMILARITY` (:func:`find_groups`).  The audit ranks each group of two
+or more by :func:`phoneiqa.assessment.rank_order`, as ``phoneiqa.rank`` ranks shots.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
-
-from phoneiqa.assessment import Assessment, rank_order
 
 SIGNATURE_SIDE = 16
 MIN_SIMILARITY = 0.75
@@ -29,6 +26,8 @@ MAX_GAP_S = 30.0
 """Photos taken more than this many seconds apart are never one burst (when both have a capture time)."""
 WINDOW = 12
 """How many photos before it, in capture order, a photo is compared with."""
+BLOCK = 4096
+"""Photos whose signatures are normalised together while grouping."""
 EXIF_IFD, DATE_TIME_ORIGINAL, SUBSEC_TIME_ORIGINAL = 0x8769, 0x9003, 0x9291
 
 
@@ -72,21 +71,11 @@ def capture_time(path: str) -> float | None:
     return taken.timestamp() + fraction
 
 
-@dataclass(frozen=True)
-class Shot:
-    """What grouping needs of one assessed photo."""
-
-    path: str
-    taken: float | None
-    signature: np.ndarray
-    assessment: Assessment
-
-
-def group_shots(shots: Sequence[Shot]) -> list[tuple[int, int] | None]:
-    """For each shot, ``(group number, rank in group)`` (rank 1 = best) when it belongs to a group of two or
-    more, else ``None``; groups are numbered from 1 in capture order of their first shot."""
-    order = sorted(range(len(shots)), key=lambda i: (shots[i].taken is None, shots[i].taken or 0.0, shots[i].path))
-    parent = list(range(len(shots)))
+def find_groups(paths: Sequence[str], taken: Sequence[float | None], signatures: np.ndarray) -> list[list[int]]:
+    """The groups of two or more shots among the photos at ``paths`` (with their capture times and ``uint8[n, 256]``
+    signatures): each a list of indices in capture order, the groups in capture order of their first shot."""
+    order = sorted(range(len(paths)), key=lambda i: (taken[i] is None, taken[i] or 0.0, paths[i]))
+    parent = list(range(len(paths)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -94,24 +83,26 @@ def group_shots(shots: Sequence[Shot]) -> list[tuple[int, int] | None]:
             i = parent[i]
         return i
 
-    unit = _unit(np.stack([shot.signature for shot in shots])) if shots else np.zeros((0, 256))
-    for k, i in enumerate(order):
-        window = order[max(0, k - WINDOW) : k]
-        for j, correlation in zip(window, unit[window] @ unit[i], strict=True):
-            a, b = shots[i], shots[j]
-            if a.taken is not None and b.taken is not None and abs(a.taken - b.taken) > MAX_GAP_S:
+    for i, window, correlations in _correlations(order, signatures):
+        for j, correlation in zip(window, correlations, strict=True):
+            a, b = taken[i], taken[j]
+            if a is not None and b is not None and abs(a - b) > MAX_GAP_S:
                 continue
             if correlation >= MIN_SIMILARITY:
                 parent[root(i)] = root(j)
     members: dict[int, list[int]] = {}
     for i in order:
         members.setdefault(root(i), []).append(i)
-    out: list[tuple[int, int] | None] = [None] * len(shots)
-    number = 0
-    for group in members.values():
-        if len(group) < 2:
-            continue
-        number += 1
-        for place, k in enumerate(rank_order([shots[i].assessment for i in group]), 1):
-            out[group[k]] = (number, place)
-    return out
+    return [group for group in members.values() if len(group) >= 2]
+
+
+def _correlations(order: list[int], signatures: np.ndarray) -> Iterator[tuple[int, list[int], np.ndarray]]:
+    """For each photo in ``order``: it, the :data:`WINDOW` photos before it and their rank correlations with it.
+    Signatures are normalised :data:`BLOCK` photos at a time: float64 copies of them all would be 2 kB a photo."""
+    for start in range(0, len(order), BLOCK):
+        first = max(0, start - WINDOW)
+        rows = order[first : start + BLOCK]
+        unit = _unit(signatures[rows])
+        for k in range(start - first, len(rows)):
+            window = slice(max(0, k - WINDOW), k)
+            yield rows[k], rows[window], unit[window] @ unit[k]

@@ -16,7 +16,7 @@ import html
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +33,8 @@ PAGE_SIZE = 200
 """Rows the page renders at first and adds per click on "show more"."""
 EMBED_LIMIT = 1000
 """Up to this many photos the report is one file with its images inline (by default)."""
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""The page's data is compact JSON."""
 
 
 def write_html(
@@ -58,7 +60,7 @@ def write_html(
     out = Path(path)
     inline = len(table) <= EMBED_LIMIT if embed is None else embed
     images = _Images(out.with_name(f"{out.name}_files"), inline)
-    page = _render_page(table, thumbnails or {}, overlays or {}, title, images)
+    page = _render_page(table, _given(thumbnails), _given(overlays), title, images)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # an old report is never left half-written
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -73,6 +75,12 @@ def _check_columns(table: AuditTable) -> None:
     missing = [c for c in ("path", "score", "error") if c not in table.columns]
     if missing:
         raise DataFormatError(f"the audit table lacks the column(s) {', '.join(missing)}")
+
+
+def _given(images: Mapping[str, bytes | None] | None) -> Mapping[str, bytes | None]:
+    """``images``, or none for ``None`` (never tested for truth: that would count the rows of a mapping that the
+    audit reads from its cache, :class:`~phoneiqa.audit_cache.StoredImages`)."""
+    return {} if images is None else images
 
 
 def _optional(values: list[Any], cast: type) -> list[Any]:
@@ -103,8 +111,9 @@ class _Images:
 
 def _records(
     table: AuditTable, thumbnails: Mapping[str, bytes], overlays: Mapping[str, bytes | None], images: _Images
-) -> list[dict[str, Any]]:
-    """The rows as JSON-able dicts for the page's script.
+) -> Iterator[dict[str, Any]]:
+    """The rows as JSON-able dicts for the page's script, one at a time (each row's images are read and placed as
+    it comes).
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
     table's order, ``None`` when failed), ``error``, ``thumb`` (the image's ``src`` or ``None``), ``overlay``
@@ -126,7 +135,6 @@ def _records(
     )
     groups = table["group"] if "group" in table else [None] * len(table)
     sizes = collections.Counter(g for g in groups if g is not None)
-    records = []
     for i, path in enumerate(paths):
         record = {
             "path": path,
@@ -135,20 +143,22 @@ def _records(
             "error": errors[i],
             "thumb": images.url("thumbs", i, thumbnails.get(path)),
         }
-        if overlays.get(path):
-            record["overlay"] = images.url("maps", i, overlays[path])
+        overlay = overlays.get(path)
+        if overlay:
+            record["overlay"] = images.url("maps", i, overlay)
         if probs is not None:
             record["p"] = list(probs[i])
         if groups[i] is not None:
             record["group"] = [groups[i], table["rank_in_group"][i], sizes[groups[i]]]
-        records.append(record)
-    return records
+        yield record
 
 
-def _data_json(records: list[dict[str, Any]], labels: list[str]) -> str:
-    """The page's data as JSON safe inside ``<script>``: every ``<`` escaped, so no path can close the element."""
-    data = {"labels": labels, "levels": list(LEVELS), "pageSize": PAGE_SIZE, "rows": records}
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+def _data_json(records: Iterable[dict[str, Any]], labels: list[str]) -> str:
+    """The page's data as JSON safe inside ``<script>``: every ``<`` escaped, so no path can close the element.
+    The rows are encoded one by one (the text of ``json.dumps`` of the whole, without a list of all the rows)."""
+    head = _JSON.encode({"labels": labels, "levels": list(LEVELS), "pageSize": PAGE_SIZE})
+    rows = ",".join(_JSON.encode(record) for record in records)
+    return f'{head[:-1]},"rows":[{rows}]}}'.replace("<", "\\u003c")
 
 
 def _level_counts(table: AuditTable) -> dict[str, list[int]]:

@@ -11,7 +11,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +374,98 @@ def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_
         signatures = [row[0] for row in db.execute("SELECT signature FROM results")]
     assert {"overlay", "taken", "signature"} <= columns and all(s is not None and len(s) == 256 for s in signatures)
     assert audit(folder, workers=0, cache=cache, groups=True).attrs["from_cache"] == 2
+
+
+def _count_alive(monkeypatch, kind: type) -> dict[str, int]:
+    """From now on, how many instances of ``kind`` are alive (``alive``) and the most alive at once (``most``)."""
+    count = {"alive": 0, "most": 0}
+    made = kind.__init__
+
+    def gone() -> None:
+        count["alive"] -= 1
+
+    def counted(self, *args, **kwargs) -> None:
+        made(self, *args, **kwargs)
+        count["alive"] += 1
+        count["most"] = max(count["most"], count["alive"])
+        weakref.finalize(self, gone)
+
+    monkeypatch.setattr(kind, "__init__", counted)
+    return count
+
+
+def _scenes(folder: Path, n: int) -> list[Path]:
+    """``n`` unrelated photos (smooth random patterns: no bursts among them), each with its own mean colour."""
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(n):
+        pattern = rng.uniform(0, 255, size=(6, 8, 3)).astype(np.uint8)
+        path = folder / f"scene_{i:03d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pattern).resize((192, 144), Image.Resampling.BICUBIC).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+def test_the_audit_and_its_reports_never_hold_every_photo_at_once(tmp_path, monkeypatch, capsys):
+    """Results are made a batch at a time and read back from the result cache a chunk at a time, and the
+    report's thumbnails one at a time: during `phoneiqa audit --groups --html --out` (first run: assessed;
+    second: every result from the cache) the most outcomes and assessments alive at once is bounded by the
+    batch and the chunk, not by the library (which the audit used to hold whole until the report was written)."""
+    from phoneiqa import audit_cache, audit_pipeline
+    from phoneiqa.assessment import Assessment
+    from phoneiqa.audit_cache import Outcome
+    from phoneiqa.cli import main
+
+    n, batch, chunk = 30, 4, 4
+    _scenes(tmp_path / "lib", n)
+    monkeypatch.setattr(audit_cache, "CHUNK", chunk)
+    monkeypatch.setattr(audit_pipeline, "CHUNK", chunk)
+    outcomes, assessments = _count_alive(monkeypatch, Outcome), _count_alive(monkeypatch, Assessment)
+    page, out, cache = tmp_path / "report.html", tmp_path / "report.csv", tmp_path / "cache.sqlite3"
+    args = ["audit", str(tmp_path / "lib"), "--workers", "0", "--batch-size", str(batch), "--groups"]
+    for expected in (f"{n} assessed, 0 from the cache", f"0 assessed, {n} from the cache"):
+        assert main([*args, "--html", str(page), "--out", str(out), "--cache", str(cache)]) == 0
+        assert expected in capsys.readouterr().out and len(pd.read_csv(out)) == n and page.exists()
+        assert outcomes["most"] <= batch + 2 and assessments["most"] <= 2 * chunk + batch, (outcomes, assessments)
+
+
+def test_the_report_shows_each_photo_its_own_thumbnail_from_wherever_the_audit_kept_it(tmp_path, monkeypatch):
+    """Thumbnails travel from the decoding worker through the result cache (a temporary one with --no-cache,
+    removed afterwards) to the report's image folder: each row's file there is a small copy of that row's photo
+    (its mean colour), on the first run, from the cache, and without one."""
+    from phoneiqa import report_html
+    from phoneiqa.cli import main
+
+    photos = _scenes(tmp_path / "lib", 12)
+    colours = {str(p): np.asarray(Image.open(p).convert("RGB"), dtype=np.float64).mean(axis=(0, 1)) for p in photos}
+    (tmp_path / "bad.jpg").write_bytes(b"not a photo")
+    monkeypatch.setattr(report_html, "EMBED_LIMIT", 5)  # images beside the page, named by row
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    args = ["audit", str(tmp_path / "lib"), str(tmp_path / "bad.jpg"), "--workers", "1", "--html"]
+    for run, cache in enumerate(["--no-cache", "--cache", "--cache"]):
+        page = tmp_path / f"report{run}.html"
+        options = [cache] if cache == "--no-cache" else [cache, str(tmp_path / "cache.sqlite3")]
+        assert main([*args, str(page), *options]) == 1  # bad.jpg failed
+        text = page.read_text(encoding="utf-8")
+        rows = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)[1])["rows"]
+        assert [r["path"] for r in rows] == sorted([*colours, str(tmp_path / "bad.jpg")])
+        for row in rows:
+            if row["error"]:
+                assert row["thumb"] is None
+                continue
+            with Image.open(page.parent / row["thumb"]) as thumb:
+                assert thumb.size == (160, 120)
+                mean = np.asarray(thumb.convert("RGB"), dtype=np.float64).mean(axis=(0, 1))
+            np.testing.assert_allclose(mean, colours[row["path"]], atol=4)
+    assert list((tmp_path / "tmp").glob("phoneiqa-audit-*")) == []  # the temporary result store is gone
+    table = audit(
+        tmp_path / "lib", workers=0, cache=tmp_path / "cache.sqlite3", thumbnails=True, explain=True, groups=True
+    )
+    assert table.columns[-4:] == ["thumbnail", "overlay", "group", "rank_in_group"]
+    assert table.attrs["from_cache"] == 0  # explained results are kept apart
+    for path, jpeg in zip(table["path"], table["thumbnail"], strict=True):
+        with Image.open(io.BytesIO(jpeg)) as thumb:
+            mean = np.asarray(thumb.convert("RGB"), dtype=np.float64).mean(axis=(0, 1))
+        np.testing.assert_allclose(mean, colours[path], atol=4)

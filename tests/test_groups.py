@@ -138,3 +138,26 @@ def test_the_report_collapses_bursts_to_their_best_shots(tmp_path):
     assert '<span id="n-removable">3</span> could be removed' in text and 'id="collapse" checked' in text
     header = out.read_text(encoding="utf-8").splitlines()[0].split(",")
     assert header[-2:] == ["group", "rank_in_group"]
+
+
+def test_bursts_are_found_whole_across_the_blocks_signatures_are_normalised_in(monkeypatch):
+    """Signatures are normalised a block of photos at a time (bounded memory at any library size): bursts that
+    straddle a block's edge are found whole, and nothing else is.  Planted: bursts of 2 to 4 shots of one random
+    scene (its 16×16 values, lightly disturbed, as ranks) among unrelated scenes, with no capture times."""
+    from phoneiqa import groups
+
+    monkeypatch.setattr(groups, "BLOCK", 5)
+    rng = np.random.default_rng(4)
+    signatures, planted = [], []
+    while len(signatures) < 60:
+        scene = rng.uniform(0, 255, 256)
+        shots = int(rng.choice([1, 1, 2, 3, 4]))
+        if shots > 1:
+            planted.append(list(range(len(signatures), len(signatures) + shots)))
+        for _ in range(shots):
+            ranks = np.empty(256, dtype=np.uint8)
+            ranks[np.argsort(scene + rng.normal(0, 8, 256))] = np.arange(256)
+            signatures.append(ranks)
+    paths = [f"lib/IMG_{i:04d}.jpg" for i in range(len(signatures))]
+    assert any(g[0] // 5 != g[-1] // 5 for g in planted)  # some bursts straddle a block's edge
+    assert groups.find_groups(paths, [None] * len(paths), np.stack(signatures)) == planted
