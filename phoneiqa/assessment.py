@@ -82,6 +82,11 @@ stop over often outranks its well-exposed twin.  Chosen on generated bursts (cle
 blurred, noisy; ``docs/numbers.md``): the clean shot first in 0.87 of 60 scenes of ``photos/`` (0.75
 on score alone), and it stays above the blurred and noisy shots; 10 points gained little more and let
 a noisy shot, whose noise breaks up blown regions, outrank a clean one with a blown sky."""
+EXPOSURE_COST = 10.0
+"""Score points per stop that a shot's key departs from the median key of the shots ranked with it
+(:func:`rank_order` with ``exposures``).  A single photo's exposure can only be judged against what
+well-exposed scenes look like (the issue head: about ±0.45 stops of doubt); shots of one scene are
+compared exactly.  Chosen on generated bursts (``docs/numbers.md``)."""
 
 
 def issue_burden(assessment: Assessment) -> tuple[int, int, float]:
@@ -91,18 +96,30 @@ def issue_burden(assessment: Assessment) -> tuple[int, int, float]:
     return sum(levels), max(levels, default=0), expected
 
 
-def keep_value(assessment: Assessment) -> float:
+def keep_value(assessment: Assessment, departure: float = 0.0) -> float:
     """What :func:`rank_order` ranks by: the score (0 without a score head) less :data:`ISSUE_COST` per
-    expected issue level (the sum over labels of the mean level under the probabilities)."""
-    return (assessment.score or 0.0) - ISSUE_COST * issue_burden(assessment)[2]
+    expected issue level (the sum over labels of the mean level under the probabilities), less
+    :data:`EXPOSURE_COST` per stop of ``departure`` from its burst's exposure."""
+    return (assessment.score or 0.0) - ISSUE_COST * issue_burden(assessment)[2] - EXPOSURE_COST * departure
 
 
-def rank_order(assessments: Sequence[Assessment]) -> list[int]:
+def rank_order(assessments: Sequence[Assessment], exposures: Sequence[float] | None = None) -> list[int]:
     """Positions of ``assessments`` (shots of one scene) best first: by :func:`keep_value`, highest first,
-    compared at :data:`SCORE_PRECISION`; then fewer and lighter issues (:func:`issue_burden`); then input order."""
+    compared at :data:`SCORE_PRECISION`; then fewer and lighter issues (:func:`issue_burden`); then input order.
+
+    ``exposures``: each shot's key in stops (:func:`phoneiqa.groups.exposure_key`).  Shots of one scene differ
+    in it exactly by the light they were given, so a shot's departure from the burst's median key counts
+    against it: the median stands for the exposure the camera metered for most shots."""
+    departures = [0.0] * len(assessments)
+    if exposures is not None:
+        if len(exposures) != len(assessments):
+            raise ValueError(f"{len(exposures)} exposures for {len(assessments)} shots")
+        middle = float(np.median(exposures)) if len(exposures) else 0.0
+        departures = [abs(e - middle) for e in exposures]
 
     def key(i: int) -> tuple:
-        return (-round(keep_value(assessments[i]) / SCORE_PRECISION), *issue_burden(assessments[i]), i)
+        value = keep_value(assessments[i], departures[i])
+        return (-round(value / SCORE_PRECISION), *issue_burden(assessments[i]), i)
 
     return sorted(range(len(assessments)), key=key)
 

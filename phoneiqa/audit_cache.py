@@ -36,10 +36,11 @@ CREATE TABLE IF NOT EXISTS results (
     overlay BLOB,
     taken REAL,
     signature BLOB,
+    exposure REAL,
     PRIMARY KEY (model, path)
 )
 """
-ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB"}
+ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB", "exposure": "REAL"}
 """Columns a cache written by an earlier version lacks, added when it is opened."""
 IMAGE_COLUMNS = ("thumbnail", "overlay")
 """The columns of JPEGs: the photo's thumbnail, its exposure-map overlay."""
@@ -59,8 +60,8 @@ class FileKey:
 @dataclass(frozen=True, eq=False)
 class Outcome:
     """What became of one file in an audit: its assessment with, when they were made, the photo's JPEG
-    thumbnail and exposure-map overlay, its capture time and its burst signature (``uint8[256]``,
-    :mod:`phoneiqa.groups`); or, for a file that could not be assessed, the reason (``error``), which
+    thumbnail and exposure-map overlay, its capture time, its burst signature (``uint8[256]``) and its key
+    in stops (:mod:`phoneiqa.groups`); or, for a file that could not be assessed, the reason (``error``), which
     is never cached."""
 
     assessment: Assessment | None = None
@@ -69,6 +70,7 @@ class Outcome:
     overlay: bytes | None = None
     taken: float | None = None
     signature: np.ndarray | None = None
+    exposure: float | None = None
 
 
 class ResultCache:
@@ -114,22 +116,25 @@ class ResultCache:
             found.update((path, Assessment(**json.loads(result))) for path, result in rows)
         return found
 
-    def shots(self, paths: Sequence[str]) -> tuple[list[float | None], np.ndarray]:
-        """What grouping needs of the stored files at ``paths``, in their order: capture times (``None`` where
-        unknown) and burst signatures (``uint8[len(paths), 256]``)."""
+    def shots(self, paths: Sequence[str]) -> tuple[list[float | None], list[float | None], np.ndarray]:
+        """What grouping and ranking bursts need of the stored files at ``paths``, in their order: capture times
+        and keys in stops (``None`` where unknown: a time the file does not say, a key an earlier version did
+        not store) and burst signatures (``uint8[len(paths), 256]``)."""
         taken: list[float | None] = []
+        exposures: list[float | None] = []
         signatures = np.empty((len(paths), SIGNATURE_SIDE**2), dtype=np.uint8)
         for chunk in _chunks(paths):
             rows = self.db.execute(
-                f"SELECT path, taken, signature FROM results WHERE model = ? AND path IN ({_marks(chunk)})",
+                f"SELECT path, taken, exposure, signature FROM results WHERE model = ? AND path IN ({_marks(chunk)})",
                 [self.model_id, *chunk],
             )
-            found = {path: (when, signature) for path, when, signature in rows}
+            found = {path: values for path, *values in rows}
             for path in chunk:
-                when, signature = found[path]
+                when, exposure, signature = found[path]
                 signatures[len(taken)] = np.frombuffer(signature, dtype=np.uint8)
                 taken.append(when)
-        return taken, signatures
+                exposures.append(exposure)
+        return taken, exposures, signatures
 
     def image(self, column: str, path: str) -> bytes | None:
         """The JPEG in ``column`` (one of :data:`IMAGE_COLUMNS`) stored for the file at ``path``, ``None`` if none."""
@@ -152,6 +157,7 @@ class ResultCache:
                 o.overlay,
                 o.taken,
                 None if o.signature is None else o.signature.tobytes(),
+                o.exposure,
             )
             for k, o in items
             if o.assessment is not None
@@ -159,7 +165,7 @@ class ResultCache:
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO results (model, path, size, mtime_ns, result, thumbnail, overlay, taken, "
-                "signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "signature, exposure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 

@@ -50,7 +50,7 @@ from phoneiqa.errors import ImageError
 from phoneiqa.explain import Explanation
 from phoneiqa.explain import explain as explain_image
 from phoneiqa.extras import require
-from phoneiqa.groups import capture_time, find_groups, signature
+from phoneiqa.groups import capture_time, exposure_key, find_groups, signature
 from phoneiqa.loading import model_file
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress_bar
@@ -86,18 +86,18 @@ class Entry:
 class Preview:
     """What is made of a photo where it is decoded, beside the model's input: its JPEG thumbnail, when
     explained its exposure maps at :data:`OVERLAY_SIZE` (drawn once the model has named the issues), its
-    capture time and its burst signature (:mod:`phoneiqa.groups`)."""
+    capture time, its burst signature and its key in stops (:mod:`phoneiqa.groups`)."""
 
     thumbnail: bytes | None = None
     maps: Explanation | None = None
     taken: float | None = None
     signature: np.ndarray | None = None
+    exposure: float | None = None
 
     def outcome(self, assessment: Assessment) -> Outcome:
         """The outcome of the assessed photo."""
-        return Outcome(
-            assessment, self.thumbnail, overlay=self.overlay(assessment), taken=self.taken, signature=self.signature
-        )
+        overlay = self.overlay(assessment)
+        return Outcome(assessment, self.thumbnail, "", overlay, self.taken, self.signature, self.exposure)
 
     def overlay(self, assessment: Assessment) -> bytes | None:
         """A JPEG of the maps of the issues ``assessment`` flags (with a legend); ``None`` when it flags none."""
@@ -195,7 +195,8 @@ def decode(
         return None, Preview(), f"cannot decode ({type(exc).__name__}: {exc})"
     maps = explain_image(image).resized(OVERLAY_SIZE) if explain else None
     taken = capture_time(path) if data is None else None
-    return prepare(image), Preview(make_thumbnail(image) if thumbnail else None, maps, taken, signature(image)), ""
+    preview = Preview(make_thumbnail(image) if thumbnail else None, maps, taken, signature(image), exposure_key(image))
+    return prepare(image), preview, ""
 
 
 def decode_file(
@@ -537,9 +538,12 @@ def with_bursts(table: AuditTable, store: ResultCache) -> AuditTable:
     keys = [os.path.abspath(p) for p in paths]
     group: list[int | None] = [None] * len(table)
     rank: list[int | None] = [None] * len(table)
-    for number, members in enumerate(find_groups(paths, *store.shots(keys)), 1):
+    taken, exposures, signatures = store.shots(keys)
+    for number, members in enumerate(find_groups(paths, taken, signatures), 1):
         stored = store.get([keys[k] for k in members])
-        for place, k in enumerate(rank_order([stored[keys[m]] for m in members]), 1):
+        shots = [stored[keys[m]] for m in members]
+        burst = [exposures[m] for m in members]
+        for place, k in enumerate(rank_order(shots, None if None in burst else burst), 1):
             group[assessed[members[k]]], rank[assessed[members[k]]] = number, place
     in_groups = [g for g in group if g is not None]
     attrs = {**table.attrs, "groups": len(set(in_groups)), "removable": len(in_groups) - len(set(in_groups))}

@@ -248,6 +248,7 @@ def _rank_args(p: argparse.ArgumentParser) -> None:
 @command("rank", "order shots of one scene best first", _rank_args)
 def _rank(args: argparse.Namespace) -> int:
     from phoneiqa.assessment import rank_order
+    from phoneiqa.groups import source_exposure
     from phoneiqa.loading import load
 
     model = load(args.model)
@@ -255,7 +256,7 @@ def _rank(args: argparse.Namespace) -> int:
     assessed, failed = [], []
     for f, result in results:
         (failed if isinstance(result, PhoneIQAError) else assessed).append((f, result))
-    order = rank_order([a for _, a in assessed])
+    order = rank_order([a for _, a in assessed], [source_exposure(f) for f, _ in assessed])
     width = max(len(f) for f in args.files)
     if not args.json:
         print(f"{'rank':>4}  {'file':<{width}}  {'score':>5}  issues")

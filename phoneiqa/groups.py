@@ -8,7 +8,8 @@ frame barely move at 16×16.  Photos are taken in capture order (EXIF ``DateTime
 file's path); each is compared with the :data:`WINDOW` photos before it that were taken within
 :data:`MAX_GAP_S` seconds (when both have a capture time), and joined to their group when the
 correlation is at least :data:`MIN_SIMILARITY` (:func:`find_groups`).  The audit ranks each group of two
-or more by :func:`phoneiqa.assessment.rank_order`, as ``phoneiqa.rank`` ranks shots.
+or more by :func:`phoneiqa.assessment.rank_order` with the shots' keys (:func:`exposure_key`), as
+``phoneiqa.rank`` ranks shots.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from phoneiqa.exposure import key_ev
+from phoneiqa.image import ImageInput, load_image
+from phoneiqa.photometric import luminance
+
 SIGNATURE_SIDE = 16
+KEY_SIDE = 32
 MIN_SIMILARITY = 0.75
 """Rank correlation of two signatures from which the photos show the same scene."""
 MAX_GAP_S = 30.0
@@ -39,6 +45,18 @@ def signature(image: Image.Image) -> np.ndarray:
     ranks = np.empty(values.size, dtype=np.uint8)
     ranks[np.argsort(values, kind="stable")] = np.arange(values.size)
     return ranks
+
+
+def exposure_key(image: Image.Image) -> float:
+    """The photo's key in stops (:func:`phoneiqa.exposure.key_ev` of a 32×32 box-averaged copy): shots of
+    one scene differ in it by how much more or less light they were given, which ranking a burst reads."""
+    small = np.asarray(image.convert("RGB").resize((KEY_SIDE, KEY_SIDE), Image.Resampling.BOX))
+    return key_ev(luminance(small))
+
+
+def source_exposure(source: ImageInput, name: str | None = None) -> float:
+    """:func:`exposure_key` of any input :func:`phoneiqa.assess` takes (a JPEG decoded at reduced scale)."""
+    return exposure_key(load_image(source, name=name, min_short_side=KEY_SIDE))
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,10 +6,11 @@
 ('burst_2.jpg', 71.4)
 
 The order is :func:`phoneiqa.assessment.rank_order`'s: the score less ``ISSUE_COST`` (5) points per
-expected issue level (:func:`phoneiqa.assessment.keep_value`), highest first, compared at the precision
-scores are shown with (``SCORE_PRECISION``); shots that agree there come in the order of fewer and
-lighter issues (sum of levels, then the worst level, then the expected sum of levels under the
-probabilities), then in input order.  A model without a score head ranks by the issues alone.
+expected issue level and ``EXPOSURE_COST`` (10) points per stop that the shot's key departs from the
+median key of the shots (:func:`phoneiqa.assessment.keep_value`), highest first, compared at the
+precision scores are shown with (``SCORE_PRECISION``); shots that agree there come in the order of
+fewer and lighter issues (sum of levels, then the worst level, then the expected sum of levels under
+the probabilities), then in input order.  A model without a score head ranks by the issues and keys.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from phoneiqa.assess import assess
 from phoneiqa.assessment import Assessment, Assessor, input_name, rank_order
+from phoneiqa.groups import source_exposure
 from phoneiqa.image import ImageInput
 from phoneiqa.loading import load
 
@@ -46,10 +48,13 @@ def rank(
     if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
         raise TypeError("rank() takes a list of shots; assess() takes one")
     images = list(images)
+    names = [input_name(image, i) for i, image in enumerate(images)]
+    sources = [image.read() if hasattr(image, "read") else image for image in images]  # file objects: read once
     if isinstance(model, Assessor):
-        results = model.assess(images, batch_size=batch_size)
+        results = model.assess(sources, batch_size=batch_size)
     elif model == "default":
-        results = assess(images, batch_size=batch_size)
+        results = assess(sources, batch_size=batch_size)
     else:
-        results = load(model).assess(images, batch_size=batch_size)
-    return [RankedShot(i, input_name(images[i], i), results[i]) for i in rank_order(results)]
+        results = load(model).assess(sources, batch_size=batch_size)
+    exposures = [source_exposure(s, n) for s, n in zip(sources, names, strict=True)]
+    return [RankedShot(i, names[i], results[i]) for i in rank_order(results, exposures)]

@@ -84,8 +84,8 @@ def test_capture_time_comes_from_exif(tmp_path):
 @pytest.mark.parametrize("timed", [True, False], ids=["exif-times", "no-times"])
 def test_bursts_are_grouped_and_their_clean_shot_ranked_first(tmp_path, timed):
     """Twenty scenes shot four times (clean, over-exposed, blurred, noisy, each framed a little apart) and ten
-    unrelated photos: groups found with pairwise precision and recall >= 0.95; the clean shot ranked above the
-    blurred and the noisy one in >= 95 % of the groups."""
+    unrelated photos: groups found with pairwise precision and recall >= 0.95; the clean shot ranked first in
+    >= 95 % of the groups."""
     if not PHOTOS.is_dir():
         pytest.skip(f"{PHOTOS} is missing")
     rng = np.random.default_rng(0)
@@ -109,13 +109,9 @@ def test_bursts_are_grouped_and_their_clean_shot_ranked_first(tmp_path, timed):
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
     best = [r for r in rows if r["rank_in_group"] == 1]
     place = {Path(r["path"]).name: r["rank_in_group"] for r in rows}
-    clean_above = [
-        all(place[f"{k:03d}_a_clean.jpg"] < place[f"{k:03d}_{worse}.jpg"] for worse in ("c_blur", "d_noise"))
-        for k in range(20)
-    ]
-    # the clean shot outranks the blurred and the noisy one; against the shot one stop over it wins only as
-    # often as the issue head flags over-exposure (16 of these 20 scenes, issue F), so that is not asserted here
-    assert sum(clean_above) / len(clean_above) >= 0.95
+    clean_first = [place[f"{k:03d}_a_clean.jpg"] == 1 for k in range(20)]
+    # above the blurred and noisy shots by the score and the issues, above the one stop over by its key too
+    assert sum(clean_first) / len(clean_first) >= 0.95
     removable = sum(r["group"] is not None for r in rows) - len(best)
     assert table.attrs["groups"] == len(best) and table.attrs["removable"] == removable
     assert "photos could be removed" in summarize(table)

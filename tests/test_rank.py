@@ -10,7 +10,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assessment import ISSUE_COST, Assessment, issue_burden, keep_value, rank_order
+from phoneiqa.assessment import EXPOSURE_COST, ISSUE_COST, Assessment, issue_burden, keep_value, rank_order
 from phoneiqa.cli import main
 from phoneiqa.loading import pretrained_path
 from phoneiqa.synth import gain, to_image, to_linear
@@ -48,6 +48,16 @@ def test_the_issue_cost_reads_the_expected_levels():
     assert rank_order([unsure, shot(59.0)]) == [1, 0]
 
 
+def test_a_shot_away_from_the_bursts_median_key_costs_ten_points_a_stop():
+    assert EXPOSURE_COST == 10.0
+    shots = [shot(60.0), shot(62.0), shot(58.0), shot(59.5)]
+    keys = [-2.0, -1.0, -2.0, -2.25]  # median -2.0: departures 0, 1, 0, 0.25 -> 60, 52, 58, 57
+    assert rank_order(shots, keys) == [0, 2, 3, 1]
+    assert rank_order(shots) == [1, 0, 3, 2]  # without keys: the score alone
+    with pytest.raises(ValueError, match="3 exposures for 4 shots"):
+        rank_order(shots, keys[:3])
+
+
 def test_without_a_score_the_issues_decide():
     shots = [shot(None, dark=2, high_contrast=1), shot(None), shot(None, overexposed=1)]
     assert rank_order(shots) == [1, 2, 0]
@@ -68,17 +78,23 @@ def ladder(tmp_path_factory) -> list[str]:
 
 
 @pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
-def test_rank_of_a_ladder_follows_the_assessments(ladder):
+def test_rank_of_a_ladder_puts_the_original_exposure_first_and_reads_the_keys_of_the_shots(ladder):
     ranked = phoneiqa.rank(list(reversed(ladder)))
     assert sorted(r.index for r in ranked) == list(range(len(ladder)))
     for r in ranked:
         assert r.name == ladder[len(ladder) - 1 - r.index]
         assert r.assessment.score == pytest.approx(phoneiqa.assess(r.name).score, abs=1e-4)
-    scores = [round(r.assessment.score, 1) for r in ranked]
-    assert scores == sorted(scores, reverse=True)
-    # two stops either way is worse than the original exposure
-    names = [r.name for r in ranked]
-    assert names.index(ladder[2]) < min(names.index(ladder[0]), names.index(ladder[4]))
+    # the shots' keys, written out independently: log2 of the mean linear luminance of a 32x32 box thumbnail
+    keys = []
+    for r in ranked:
+        with Image.open(r.name) as image:
+            c = np.asarray(image.convert("RGB").resize((32, 32), Image.Resampling.BOX)) / 255.0
+        linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        keys.append(np.mean(np.log2(linear @ [0.2126, 0.7152, 0.0722] + 0.002)))
+    middle = np.median(keys)
+    values = [keep_value(r.assessment, abs(k - middle)) for r, k in zip(ranked, keys, strict=True)]
+    assert [round(v, 1) for v in values] == sorted((round(v, 1) for v in values), reverse=True)
+    assert ranked[0].name == ladder[2]  # the original exposure, the burst's middle key
 
 
 @pytest.mark.skipif(not pretrained_path("default").exists(), reason="default model not built")
