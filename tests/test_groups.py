@@ -11,10 +11,19 @@ import pytest
 from PIL import Image, ImageFilter
 from sklearn.datasets import load_sample_image
 
+import phoneiqa
 from phoneiqa.audit import audit
 from phoneiqa.audit_pipeline import summarize
 from phoneiqa.cli import main
-from phoneiqa.groups import DATE_TIME_ORIGINAL, EXIF_IFD, SUBSEC_TIME_ORIGINAL, capture_time, signature, similarity
+from phoneiqa.groups import (
+    DATE_TIME_ORIGINAL,
+    EXIF_IFD,
+    SUBSEC_TIME_ORIGINAL,
+    capture_time,
+    signature,
+    similarity,
+    source_exposure,
+)
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 START = dt.datetime(2026, 7, 1, 12, 0, 0)
@@ -157,3 +166,36 @@ def test_bursts_are_found_whole_across_the_blocks_signatures_are_normalised_in(m
     paths = [f"lib/IMG_{i:04d}.jpg" for i in range(len(signatures))]
     assert any(g[0] // 5 != g[-1] // 5 for g in planted)  # some bursts straddle a block's edge
     assert groups.find_groups(paths, [None] * len(paths), np.stack(signatures)) == planted
+
+
+def test_a_cache_of_the_last_round_without_keys_is_used_and_its_bursts_ranked_without_them(tmp_path):
+    """Rows stored before the shots' keys were: read from the cache (not assessed again), grouped as before,
+    and each group ranked by score and issues alone; new rows store their key."""
+    import sqlite3
+
+    from phoneiqa.assessment import rank_order
+
+    china = np.asarray(Image.fromarray(load_sample_image("china.jpg")).resize((330, 250)))
+    shots = burst(china, np.random.default_rng(0))
+    (tmp_path / "lib").mkdir()
+    for name, pixels in shots.items():
+        save(tmp_path / "lib" / f"{name}.jpg", pixels, None)
+    cache = tmp_path / "cache.sqlite3"
+    first = audit(tmp_path / "lib", workers=0, cache=cache, groups=True)
+    with sqlite3.connect(cache) as db:
+        keys = [row[0] for row in db.execute("SELECT exposure FROM results")]
+        assert len(keys) == 4 and all(isinstance(k, float) for k in keys)
+        db.execute("UPDATE results SET exposure = NULL")
+    again = audit(tmp_path / "lib", workers=0, cache=cache, groups=True)
+    assert again.attrs["from_cache"] == 4 and again["group"] == first["group"] == [1, 1, 1, 1]
+    assessments = phoneiqa.assess(again["path"])
+
+    def places(order: list[int]) -> list[int]:
+        out = [0] * len(order)
+        for place, i in enumerate(order, 1):
+            out[i] = place
+        return out
+
+    assert again["rank_in_group"] == places(rank_order(assessments))
+    with_keys = rank_order(assessments, [source_exposure(p) for p in again["path"]])
+    assert first["rank_in_group"] == places(with_keys) and with_keys[0] == 0  # the clean shot
