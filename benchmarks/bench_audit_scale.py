@@ -16,7 +16,9 @@ pixels, 0.4 s apart) and the rest single shots 5 minutes apart, all with EXIF ca
 * the same audit again on the unchanged library (every result from the cache), end to end; then
   again after deleting 1 % of the files (they leave the report);
 * the bursts found against the ones made: pairwise precision and recall, and how often the
-  clean shot of a burst was ranked first.
+  clean shot of a burst was ranked first — of all bursts, and of those whose base photo meets the
+  bounds a clean base must meet (``phoneiqa.synth.is_well_exposed``): some ``bsds500`` scans are dark
+  or bright themselves, and then the shot one stop the other way is rightly the better one.
 
 Each figure is printed beside the one the issue measured on the previous main (4,266 photos).
 """
@@ -38,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from phoneiqa.synth import is_well_exposed, photometric_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -78,19 +82,22 @@ def save(path: Path, pixels: np.ndarray, taken: dt.datetime) -> None:
     Image.fromarray(pixels).save(path, quality=85, exif=exif)
 
 
-def build_library(folder: Path, n: int, seed: int) -> dict[str, tuple[int, str]]:
-    """The library; returns path -> (scene number, kind: ``clean`` or its problem) for every photo."""
+def build_library(folder: Path, n: int, seed: int) -> dict[str, tuple[int, str, bool]]:
+    """The library; returns path -> (scene number, kind: ``clean`` or its problem, whether the scene's base
+    photo is well exposed by :func:`phoneiqa.synth.is_well_exposed`) for every photo."""
     rng = np.random.default_rng(seed)
     sources = sorted((DATA / "photos").glob("*.webp")) + sorted((DATA / "bsds500").glob("*"))
-    bases = []
+    bases, well = [], []
     for source in sources:
         with Image.open(source) as image:
-            bases.append(np.asarray(image.convert("RGB").resize((SIZE[0] + 40, SIZE[1] + 30))))
+            rgb = image.convert("RGB")
+        well.append(is_well_exposed(photometric_stats(rgb)))
+        bases.append(np.asarray(rgb.resize((SIZE[0] + 40, SIZE[1] + 30))))
     clock, made, scene, scenes = dt.datetime(2026, 1, 1, 8, 0, 0), 0, 0, {}
     while made < n:
-        base = bases[rng.integers(len(bases))]
+        number = rng.integers(len(bases))
         y, x = rng.integers(0, 22), rng.integers(0, 32)
-        base = base[y : y + SIZE[1] + 8, x : x + SIZE[0] + 8]
+        base = bases[number][y : y + SIZE[1] + 8, x : x + SIZE[0] + 8]
         base = base[:, ::-1] if rng.random() < 0.5 else base
         kinds = ["clean"]
         if rng.random() < BURST_SCENES:
@@ -99,7 +106,7 @@ def build_library(folder: Path, n: int, seed: int) -> dict[str, tuple[int, str]]
             path = folder / f"{made // 100:04d}" / f"IMG_{made:06d}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
             save(path, shot(base, rng, kind), clock)
-            scenes[str(path)] = (scene, kind)
+            scenes[str(path)] = (scene, kind, well[number])
             made += 1
             clock += dt.timedelta(seconds=0.4)
         scene += 1
@@ -203,11 +210,13 @@ def main() -> None:
         with open(tmp_path / "all.csv", newline="") as f:
             rows = list(csv.DictReader(f))
     found = {r["path"]: (int(r["group"]) if r["group"] else None) for r in rows}
-    precision, recall = pair_scores({p: scene for p, (scene, _) in scenes.items()}, found)
+    precision, recall = pair_scores({p: scene for p, (scene, _, _) in scenes.items()}, found)
     ranks = {r["path"]: r["rank_in_group"] for r in rows}
-    sizes = collections.Counter(scene for scene, _ in scenes.values())
-    clean = [p for p, (scene, kind) in scenes.items() if kind == "clean" and sizes[scene] > 1]
-    clean_first = sum(ranks.get(p) == "1" for p in clean) / max(1, len(clean))
+    sizes = collections.Counter(scene for scene, _, _ in scenes.values())
+    clean = {p: well for p, (scene, kind, well) in scenes.items() if kind == "clean" and sizes[scene] > 1}
+    firsts = {p: ranks.get(p) == "1" for p in clean}
+    clean_first = sum(firsts.values()) / max(1, len(firsts))
+    well_first = [first for p, first in firsts.items() if clean[p]]
 
     rate = {k: v["n"] / v["seconds"] for k, v in runs.items()}
     at_100k = runs["all"]["peak"] + slope * (100 - args.n / 1000)
@@ -227,7 +236,12 @@ def main() -> None:
         (f"re-audit of the unchanged {args.n}, end to end, s", f"{again:.1f}", "target <= 10"),
         (f"after deleting {len(removed)} files: s / rows in the report", f"{after:.1f} / {rows_after}", ""),
         ("bursts: pairwise precision / recall", f"{precision:.3f} / {recall:.3f}", "target >= 0.95"),
-        ("bursts: clean shot ranked first", f"{clean_first:.3f}", "target >= 0.95"),
+        ("bursts: clean shot ranked first, all bursts", f"{clean_first:.3f}", ""),
+        (
+            f"... of the {len(well_first)} whose base is well exposed",
+            f"{sum(well_first) / max(1, len(well_first)):.3f}",
+            "target >= 0.95",
+        ),
     ]
     print(f"\n{'figure':<58}{'this run':>16}{'previous main':>16}")
     for name, value, before in table:

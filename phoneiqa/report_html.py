@@ -54,13 +54,14 @@ def write_html(
     without one get a placeholder); ``overlays`` maps paths to JPEGs of their exposure maps (the audit's
     ``overlay`` column), shown when the photo's thumbnail is hovered or opened (clicked, or Enter).
     ``embed``: images inline (one self-contained file) or in the folder ``<page name>_files`` beside
-    the page (replaced on each write); by default inline up to :data:`EMBED_LIMIT` photos.
+    the page (brought up to date on each write); by default inline up to :data:`EMBED_LIMIT` photos.
     """
     _check_columns(table)
     out = Path(path)
     inline = len(table) <= EMBED_LIMIT if embed is None else embed
     images = _Images(out.with_name(f"{out.name}_files"), inline)
     page = _render_page(table, _given(thumbnails), _given(overlays), title, images)
+    images.finish()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # an old report is never left half-written
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -90,14 +91,20 @@ def _optional(values: list[Any], cast: type) -> list[Any]:
 
 class _Images:
     """Where the page's JPEGs go: ``data:`` URIs inside the page (``inline``), or files in ``folder``
-    beside it; the folder of an earlier report of the same name is removed either way."""
+    beside it.  An earlier report's folder is removed for an inline page; for a page with a folder, its
+    files are rewritten only where they differ (a re-audit of an unchanged library writes none) and
+    :meth:`finish` removes those this page does not use."""
 
     def __init__(self, folder: Path, inline: bool) -> None:
-        shutil.rmtree(folder, ignore_errors=True)
         self.folder = None if inline else folder
-        if self.folder is not None:
-            for kind in ("thumbs", "maps"):
-                (self.folder / kind).mkdir(parents=True)
+        self.used: set[Path] = set()
+        if self.folder is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        if folder.exists() and not folder.is_dir():
+            folder.unlink()
+        for kind in KINDS:
+            (folder / kind).mkdir(parents=True, exist_ok=True)
 
     def url(self, kind: str, index: int, jpeg: bytes | None) -> str | None:
         """The ``src`` of row ``index``'s image of ``kind`` (``thumbs`` or ``maps``); ``None`` without one."""
@@ -105,8 +112,36 @@ class _Images:
             return None
         if self.folder is None:
             return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-        (self.folder / kind / f"{index}.jpg").write_bytes(jpeg)
+        file = self.folder / kind / f"{index}.jpg"
+        if not _holds(file, jpeg):
+            file.write_bytes(jpeg)
+        self.used.add(file)
         return f"{quote(self.folder.name)}/{kind}/{index}.jpg"
+
+    def finish(self) -> None:
+        """Remove the images of an earlier report that this page does not show."""
+        if self.folder is None:
+            return
+        for kind in KINDS:
+            for file in (self.folder / kind).iterdir():
+                if file in self.used:
+                    continue
+                if file.is_dir() and not file.is_symlink():
+                    shutil.rmtree(file)
+                else:
+                    file.unlink()
+
+
+KINDS = ("thumbs", "maps")
+"""The subfolders of a page's image folder: thumbnails and exposure-map overlays."""
+
+
+def _holds(file: Path, jpeg: bytes) -> bool:
+    """Whether ``file`` is a file holding exactly ``jpeg``."""
+    try:
+        return file.stat().st_size == len(jpeg) and file.read_bytes() == jpeg
+    except OSError:
+        return False
 
 
 def _records(

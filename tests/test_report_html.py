@@ -333,6 +333,26 @@ def test_a_large_report_keeps_its_images_beside_the_page(tmp_path):
     assert page_data(small.read_text(encoding="utf-8"))["rows"][0]["thumb"].startswith("data:image/jpeg;base64,")
 
 
+def test_rewriting_a_large_report_writes_only_the_images_that_changed_and_removes_the_unused(tmp_path):
+    table, thumbs = large_library(1500)
+    page = write_html(table, tmp_path / "big.html", thumbnails=thumbs)
+    folder = tmp_path / "big.html_files" / "thumbs"
+    before = {f.name: f.stat() for f in folder.iterdir()}
+    (folder / "stray.jpg").write_bytes(b"left by someone")
+    changed = dict(thumbs)
+    first_path = next(p for p in table["path"] if p in thumbs)
+    changed[first_path] = jpeg((10, 200, 10), (40, 30))
+    last_path = table["path"][-1]
+    changed.pop(last_path, None)
+    write_html(table, page, thumbnails=changed)
+    after = {f.name: f.stat() for f in folder.iterdir()}
+    index = table["path"].index(first_path)
+    assert (folder / f"{index}.jpg").read_bytes() == changed[first_path]
+    assert set(after) == {f"{table['path'].index(p)}.jpg" for p in changed}  # the stray and the dropped are gone
+    untouched = [n for n in after if n != f"{index}.jpg"]
+    assert all((after[n].st_ino, after[n].st_mtime_ns) == (before[n].st_ino, before[n].st_mtime_ns) for n in untouched)
+
+
 def test_browser_opens_a_20000_photo_report_and_filters_it(driver, tmp_path):
     """The images load lazily from the folder beside the page; only shown rows are in the document."""
     table, thumbs = large_library(20_000)
