@@ -97,7 +97,7 @@ class _Images:
 
     def __init__(self, folder: Path, inline: bool) -> None:
         self.folder = None if inline else folder
-        self.used: set[Path] = set()
+        self.used: dict[str, set[str]] = {kind: set() for kind in KINDS}  # file names, not Paths: 100,000s of them
         if self.folder is None:
             shutil.rmtree(folder, ignore_errors=True)
             return
@@ -112,11 +112,12 @@ class _Images:
             return None
         if self.folder is None:
             return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-        file = self.folder / kind / f"{index}.jpg"
+        name = f"{index}.jpg"
+        file = self.folder / kind / name
         if not _holds(file, jpeg):
             file.write_bytes(jpeg)
-        self.used.add(file)
-        return f"{quote(self.folder.name)}/{kind}/{index}.jpg"
+        self.used[kind].add(name)
+        return f"{quote(self.folder.name)}/{kind}/{name}"
 
     def finish(self) -> None:
         """Remove the images of an earlier report that this page does not show."""
@@ -124,7 +125,7 @@ class _Images:
             return
         for kind in KINDS:
             for file in (self.folder / kind).iterdir():
-                if file in self.used:
+                if file.name in self.used[kind]:
                     continue
                 if file.is_dir() and not file.is_symlink():
                     shutil.rmtree(file)
