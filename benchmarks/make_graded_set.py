@@ -3,11 +3,11 @@
     python benchmarks/make_graded_set.py --out runs/graded [--per-image 14] [--seed 0] [--workers 2]
         [--data ../shared/data] [--fractions 0.7 0.15 0.15]
 
-Bases: ``phoneiqa.synth.collect_bases`` (all clean ``photos/``, the well-exposed ``bsds500/`` photos
-not already in ``photos/``, well-exposed CLIVE photos of MOS >= 55).  Writes JPEGs,
-``labels_{train,val,test}.csv`` (scene-disjoint) and ``manifest.csv`` into ``--out`` (labels
-measured by ``phoneiqa.exposure``, see ``data_specs/issue_definitions.md``) and prints the time
-taken and the level counts per split.
+Bases: ``phoneiqa.synth.collect_bases`` (the photos of ``photos/``, ``bsds500/`` and ``clive/`` that a
+viewer judged fine and was sure of, ``judged/labels.csv``).  Writes JPEGs, ``labels_{train,val,test}.csv``
+(scene-disjoint) and ``manifest.csv`` into ``--out`` (levels of one viewer at the measured change,
+``phoneiqa.exposure.viewer_levels``, see ``data_specs/issue_definitions.md``) and prints the time taken
+and the level counts per split.
 """
 
 from __future__ import annotations

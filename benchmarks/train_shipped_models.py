@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIVE = ROOT.parent / "shared" / "data" / "clive"
+DATA = ROOT.parent / "shared" / "data"
+CLIVE = DATA / "clive"
 
 
 def clive_split(out: Path, seed: int = 0, fraction: float = 0.2) -> None:
@@ -51,13 +52,40 @@ def clive_split(out: Path, seed: int = 0, fraction: float = 0.2) -> None:
     frame.iloc[np.sort(order[:n_val])].to_csv(out / "val.csv", index=False)
 
 
+def judged_split(graded: Path, out: Path) -> None:
+    """``labels_train.csv`` and ``labels_val.csv`` of the photos judged by eye (``judged/labels.csv``, levels by
+    ``phoneiqa.judged``; filenames relative to ``../shared/data``): a photo is in validation when its scene's
+    synthetic variants are (``graded``'s split), or, for scenes that are no reference, in fold 0 of 7 scene folds."""
+    from phoneiqa.judged import read_judged, scene_folds
+    from phoneiqa.labels import LABELS
+
+    judged = read_judged(DATA)
+    split = pd.read_csv(graded / "manifest.csv").drop_duplicates("base").set_index("base")["split"]
+    folds = scene_folds(judged["scene_id"], 7, 0)
+    val_scenes = {
+        s for s, p in zip(judged["scene_id"], judged["path"], strict=True) if split.get(Path(p).name) == "val"
+    }
+    val = judged["scene_id"].isin(val_scenes).to_numpy() | (
+        (folds == 0) & ~judged["path"].map(lambda p: Path(p).name in split.index).to_numpy()
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    frame = judged.rename(columns={"path": "filename"})[["filename", *LABELS]]
+    frame[~val].to_csv(out / "labels_train.csv", index=False)
+    frame[val].to_csv(out / "labels_val.csv", index=False)
+
+
 def write_config(name: str, out: Path) -> Path:
     """The shipped recipe ``name`` (encoder, heads, optimisation) with this data set's files: ``out``."""
     recipe = json.loads((ROOT / "phoneiqa" / "pretrained" / f"{name}.json").read_text(encoding="utf-8"))
     images = os.path.relpath(CLIVE / "images", ROOT)  # the config's paths are relative to the repository root
+    data_dir = os.path.relpath(DATA, ROOT)
     data = {
-        "train": [{"csv": "runs/clive_split/all.csv", "images": images}, {"csv": "runs/graded/labels_train.csv"}],
-        "val": [{"csv": "runs/clive_split/val.csv", "images": images}, {"csv": "runs/graded/labels_val.csv"}],
+        part: [
+            {"csv": f"runs/clive_split/{'all' if part == 'train' else 'val'}.csv", "images": images},
+            {"csv": f"runs/graded/labels_{part}.csv"},
+            {"csv": f"runs/judged/labels_{part}.csv", "images": data_dir},
+        ]
+        for part in ("train", "val")
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**recipe, "data": data}, indent=2) + "\n", encoding="utf-8")
@@ -148,7 +176,8 @@ def main() -> None:
         graded = ROOT / "runs" / "graded"
         if not (graded / "labels_val.csv").exists():
             make = [sys.executable, str(ROOT / "benchmarks" / "make_graded_set.py"), "--out", str(graded)]
-            subprocess.run(make, check=True)
+            subprocess.run([*make, "--per-image", "6", "--fractions", "0.85", "0.15"], check=True)
+        judged_split(graded, ROOT / "runs" / "judged")
         clive_split(ROOT / "runs" / "clive_split")
     for name in args.models:
         shipped = pretrained / f"{name}.pt"

@@ -62,6 +62,18 @@ class Assessment:
             raise ValueError("this assessment has no exposure maps: assess with explain=True")
         return self.explanation.overlay(self.issues, legend)
 
+    @property
+    def exposure_stops(self) -> float | None:
+        """How many stops the photo is off as viewers see it: > 0 too bright, < 0 too dark, about 0 well exposed
+        (:func:`phoneiqa.exposure.exposure_stops`: the exposure change whose viewers' levels best match the
+        ``bright`` and ``dark`` probabilities).  ``None`` for a model without those two labels."""
+        if "bright" not in self.probabilities or "dark" not in self.probabilities:
+            return None
+        from phoneiqa.exposure import exposure_stops
+
+        bright, dark = (np.array([self.probabilities[k]], dtype=np.float64) for k in ("bright", "dark"))
+        return float(exposure_stops(bright, dark)[0])
+
     def flagged(self) -> dict[str, str]:
         """The issues of level >= 1, as label key -> level name."""
         return {k: LEVELS[v] for k, v in self.issues.items() if v > 0}

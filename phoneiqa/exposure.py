@@ -5,7 +5,7 @@ Each issue's severity is a number measured on a photo — against the same scene
 
     ref, bad = np.asarray(clean_image), np.asarray(edited_image)   # 8-bit sRGB [H, W, 3], same scene and framing
     m = measure(bad, ref)          # Measurement(exposure_ev=-1.3, contrast_ratio=1.02, blown_share=0.0, ...)
-    issue_levels(m)                # {'bright': 0, 'dark': 2, 'low_contrast': 0, ...}
+    issue_levels(m)                # {'bright': 0, 'dark': 2, 'low_contrast': 0, ...}: the median viewer's levels
     blown_share(bad)               # needs no reference: share of the frame blown out, glints excluded
 
 The synthetic-issue generators label their images with these functions, whatever operations made
@@ -41,17 +41,33 @@ LUMINANCE_FLOOR = 0.002
 """Added to linear luminance before logarithms (about L* 1.8): below it, differences are not visible."""
 
 BOUNDARIES: dict[str, tuple[str, tuple[float, float, float]]] = {
-    "bright": ("exposure_ev", (0.4, 0.8, 1.5)),
-    "dark": ("exposure_ev", (-0.4, -0.9, -1.8)),
-    "low_contrast": ("contrast_ratio", (0.85, 0.7, 0.5)),
-    "high_contrast": ("contrast_ratio", (1.15, 1.35, 1.6)),
-    "overexposed": ("blown_share", (0.10, 0.20, 0.35)),
-    "over_suppressed": ("highlight_drop_ev", (0.4, 0.75, 1.15)),
+    "bright": ("exposure_ev", (0.95, 2.05, 3.2)),
+    "dark": ("exposure_ev", (-1.5, -2.7, -3.9)),
+    "low_contrast": ("contrast_ratio", (0.56, 0.4, 0.29)),
+    "high_contrast": ("contrast_ratio", (1.47, 2.16, 3.19)),
+    "overexposed": ("blown_share", (0.16, 0.30, 0.42)),
+    "over_suppressed": ("highlight_drop_ev", (1.67, 3.35, 5.0)),
 }
 """label -> (the measurement it reads, the values at which normal, severe and blocking begin).
 
-Boundaries that increase are reached from below (the level is the number of boundaries the value
-is at or above); decreasing ones from above (at or below)."""
+Where half of the viewers give the level or more: fitted to the judged calibration changes
+(``benchmarks/calibrate_levels.py``, ``data_specs/issue_definitions.md``).  Boundaries that increase
+are reached from below (the level is the number of boundaries the value is at or above);
+decreasing ones from above (at or below)."""
+
+SPREADS: dict[str, float] = {
+    "bright": 0.42,
+    "dark": 0.47,
+    "low_contrast": 0.27,
+    "high_contrast": 0.18,
+    "overexposed": 0.044,
+    "over_suppressed": 0.31,
+}
+"""label -> how sharply viewers switch level: the scale ``s`` of the fitted P(level >= k) = sigmoid((x - t_k) / s),
+on the measurement's fitting scale (stops, share, log2 of a contrast ratio)."""
+
+LOG_MEASUREMENTS = frozenset({"contrast_ratio"})
+"""Measurements that are ratios: viewers' spreads apply to their log2."""
 
 
 @dataclass(frozen=True)
@@ -218,9 +234,60 @@ def level_of(label: str, value: float) -> int:
 
 
 def issue_levels(measurement: Measurement) -> dict[str, int]:
-    """Level per issue label of a :class:`Measurement` (a legal combination: each exclusive pair reads one number)."""
+    """Level per issue label of a :class:`Measurement` (a legal combination: each exclusive pair reads one number).
+
+    The level half of the viewers give or exceed: the median viewer's level."""
     values = measurement.as_dict()
     return {label: level_of(label, values[name]) for label, (name, _) in BOUNDARIES.items()}
+
+
+def draw_viewer_noise(rng: np.random.Generator) -> dict[str, float]:
+    """One viewer's perception: a standard logistic draw per measurement (shared by the labels that read it)."""
+    return {name: float(rng.logistic()) for name in sorted({name for name, _ in BOUNDARIES.values()})}
+
+
+def viewer_levels(measurement: Measurement, noise: dict[str, float]) -> dict[str, int]:
+    """The levels one viewer gives: each label's level at its measurement moved by ``noise`` times the label's
+    :data:`SPREADS` (on the fitting scale), so that over draws of :func:`draw_viewer_noise` a label reaches
+    level k with the fitted probability sigmoid((x - t_k) / s).  Legal: a pair reading one number shares one draw
+    (its spreads make it exclusive for any value), and a blown frame has no highlights left to press down.
+    """
+    values = measurement.as_dict()
+    levels = {}
+    for label, (name, _) in BOUNDARIES.items():
+        shift = noise[name] * SPREADS[label]  # the same direction on both sides of a pair
+        value = values[name] * 2.0**shift if name in LOG_MEASUREMENTS else values[name] + shift
+        levels[label] = level_of(label, value)
+    if levels["overexposed"]:
+        levels["over_suppressed"] = 0
+    return levels
+
+
+def _signed_level_probabilities(ev: np.ndarray) -> np.ndarray:
+    """``[len(ev), 7]`` P(signed exposure level = -3 … +3 | exposure_ev) under the viewers' fitted curves."""
+    zero = np.zeros((len(ev), 1))
+    dark = np.stack([1 / (1 + np.exp((ev - t) / SPREADS["dark"])) for t in BOUNDARIES["dark"][1]], 1)
+    bright = np.stack([1 / (1 + np.exp((t - ev) / SPREADS["bright"])) for t in BOUNDARIES["bright"][1]], 1)
+    exactly_dark = dark - np.concatenate([dark[:, 1:], zero], 1)  # P(dark = 1, 2, 3)
+    exactly_bright = bright - np.concatenate([bright[:, 1:], zero], 1)
+    none = 1 - dark[:, :1] - bright[:, :1]
+    return np.clip(np.concatenate([exactly_dark[:, ::-1], none, exactly_bright], 1), 1e-9, 1)
+
+
+STOPS_GRID = np.round(np.arange(-6.0, 5.0001, 0.01), 2)
+"""The exposure changes (stops) :func:`exposure_stops` chooses from."""
+_GRID_LOG_P = np.log(_signed_level_probabilities(STOPS_GRID))
+
+
+def exposure_stops(bright: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """How many stops photos are off (> 0 too bright), from the level probabilities ``[B, 4]`` of ``bright`` and
+    ``dark``: the exposure change whose viewers' level distribution (the fitted curves of :data:`BOUNDARIES` and
+    :data:`SPREADS`) is nearest to them (least cross-entropy), on :data:`STOPS_GRID`.  0 where the photo
+    reads as well exposed; the photo's own exposure change only as far as its levels tell it."""
+    bright, dark = np.atleast_2d(bright), np.atleast_2d(dark)
+    none = 1 - bright[:, 1:].sum(1, keepdims=True) - dark[:, 1:].sum(1, keepdims=True)
+    signed = np.concatenate([dark[:, :0:-1], none, bright[:, 1:]], 1)
+    return STOPS_GRID[np.argmax(signed @ _GRID_LOG_P.T, axis=1)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -76,16 +76,16 @@ def read_labels_csv(
     rename: dict[str, str] | None = None,
     ignore: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
-    """Read and validate a training CSV: ``filename``, the label columns (all or none), optional ``mos``.
+    """Read and validate a training CSV: ``filename``, the label columns (all or none), optional ``mos`` and ``rater``.
 
     ``rename`` maps other datasets' column names onto the format (CLIVE: ``{"image": "filename"}``)
     and ``ignore`` drops columns the format does not know (CLIVE: ``["mos_std"]``); both are explicit
     so that a typo in a column name still fails.
 
-    Returns a frame with ``filename`` (str), one int64 column per label when present and
-    ``mos`` (float64) when present.  Raises :class:`DataFormatError` naming the file, the row
-    (1-based data row, as a spreadsheet shows it after the header) and the reason.  Needs pandas
-    (the ``pandas`` or ``train`` extra).
+    Returns a frame with ``filename`` (str), one int64 column per label when present, ``mos``
+    (float64) and ``rater`` (str, empty where unnamed) when present.  Raises :class:`DataFormatError`
+    naming the file, the row (1-based data row, as a spreadsheet shows it after the header) and the
+    reason.  Needs pandas (the ``pandas`` or ``train`` extra).
     """
     pd = require("pandas", "reading a label CSV")
     path = Path(path)
@@ -105,10 +105,10 @@ def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: 
     keys = [lab.key for lab in graph.labels]
     frame = frame.rename(columns=lambda c: str(c).strip())
     columns = list(frame.columns)
-    unknown = [c for c in columns if c not in {"filename", "mos", *keys}]
+    unknown = [c for c in columns if c not in {"filename", "mos", "rater", *keys}]
     if unknown:
         raise DataFormatError(
-            f"{source}: unknown column(s) {unknown}; expected filename, {', '.join(keys)} and optional mos"
+            f"{source}: unknown column(s) {unknown}; expected filename, {', '.join(keys)}, optional mos and rater"
         )
     if "filename" not in columns:
         raise DataFormatError(f"{source}: missing the 'filename' column")
@@ -151,6 +151,8 @@ def validate_labels(frame: pd.DataFrame, spec: SpecLike = DEFAULT_SPEC, source: 
             for row in np.flatnonzero(bad.to_numpy())
         ]
         out["mos"] = mos.astype(np.float64)
+    if "rater" in columns:
+        out["rater"] = frame["rater"].astype(str).str.strip()
     if problems:
         problems.sort(key=lambda item: item[0])
         lines = [f"{source}: row {row + 1}: {reason}" for row, reason in problems[:MAX_REPORTED_ROWS]]

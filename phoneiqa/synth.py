@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 
 from phoneiqa import exposure
+from phoneiqa.judged import is_fine
 from phoneiqa.labels import LABELS
 
 Operation = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -285,30 +286,30 @@ class Operator:
 
 OPERATORS: dict[str, tuple[Operator, ...]] = {
     "bright": (
-        Operator("gain", gain, (0.2, 2.2)),
-        Operator("gain_shoulder", gain_shoulder, (0.2, 2.8)),
-        Operator("gamma", gamma_ev, (0.2, 2.2)),
+        Operator("gain", gain, (0.3, 4.0)),
+        Operator("gain_shoulder", gain_shoulder, (0.3, 4.5)),
+        Operator("gamma", gamma_ev, (0.3, 4.0)),
     ),
     "dark": (
-        Operator("gain", gain, (-0.2, -3.0)),
-        Operator("gamma", gamma_ev, (-0.2, -3.0)),
-        Operator("crush_blacks", crush_blacks, (0.002, 0.08)),
+        Operator("gain", gain, (-0.3, -5.5)),
+        Operator("gamma", gamma_ev, (-0.3, -5.5)),
+        Operator("crush_blacks", crush_blacks, (0.005, 0.25)),
     ),
     "low_contrast": (
-        Operator("squeeze", contrast, (0.95, 0.3)),
-        Operator("veil", veil, (0.002, 0.12)),
+        Operator("squeeze", contrast, (0.9, 0.2)),
+        Operator("veil", veil, (0.005, 0.3)),
     ),
     "high_contrast": (
-        Operator("s_curve", contrast, (1.05, 2.9)),
-        Operator("levels", levels_stretch, (0.03, 0.45)),
+        Operator("s_curve", contrast, (1.1, 6.0)),
+        Operator("levels", levels_stretch, (0.05, 0.75)),
     ),
     "overexposed": (
-        Operator("clip_highlights", clip_highlights, (0.01, 0.5)),
-        Operator("gain", gain, (0.3, 2.5)),
+        Operator("clip_highlights", clip_highlights, (0.02, 0.6)),
+        Operator("gain", gain, (0.5, 3.5)),
     ),
     "over_suppressed": (
-        Operator("compress_highlights", compress_highlights, (0.2, 2.0)),
-        Operator("local_tone_map", local_tone_map, (0.3, 2.5)),
+        Operator("compress_highlights", compress_highlights, (0.3, 3.5)),
+        Operator("local_tone_map", local_tone_map, (0.3, 3.5)),
     ),
 }
 """label -> the operators that cause it.  The label a variant gets is measured on the result
@@ -461,41 +462,30 @@ def is_well_exposed(stats: Mapping[str, float]) -> bool:
     return all(lo <= stats[name] <= hi for name, (lo, hi) in WELL_EXPOSED.items())
 
 
-def select_well_exposed(clive_dir: Path, min_mos: float = 55.0) -> list[Path]:
-    """CLIVE photos fit to be clean bases: rated at least ``min_mos`` and inside the :data:`WELL_EXPOSED` bounds.
+BASE_SOURCES = ("photos", "bsds500", "clive")
+"""Folders of ``../shared/data`` whose judged-fine photos are references (``mefb`` pairs are kept for evaluation)."""
 
-    A rating alone is not enough: people also like dark night scenes and bright snow, and a head
-    that learns those as references stops noticing real under- and over-exposure (measured:
-    direction accuracy on ``mefb`` 0.67 with MOS >= 60 unfiltered, 0.88 with this selection).
-    ``clive_dir`` holds ``mos.csv`` (``image,mos,...``) and ``images/``.  Sorted paths.
+
+def collect_bases(data: Path) -> tuple[list[Path], dict[str, int]]:
+    """The reference photos under ``data`` (``../shared/data``), and how many each source gave or lost.
+
+    A photo is a reference only when a viewer judged it fine in every field and was sure
+    (``judged/labels.csv``, :func:`phoneiqa.judged.is_fine`): a night street, a snow field or a backlit portrait
+    judged fine is a reference like any other, and a photo judged too dark never is.  Photos of
+    ``bsds500/`` already in ``photos/`` (CBSD68 is a subset of BSDS500) are left out.  Sorted paths.
     """
-    scores = pd.read_csv(clive_dir / "mos.csv")
-    paths = [clive_dir / "images" / name for name in scores.loc[scores["mos"] >= min_mos, "image"]]
-    return sorted(path for path in paths if is_well_exposed(photometric_stats(load_base(path))))
-
-
-def collect_bases(data: Path, clive_min_mos: float = 55.0) -> tuple[list[Path], dict[str, int]]:
-    """The clean base photos under ``data`` (``../shared/data``), and how many each source gave or lost.
-
-    All of ``photos/`` (curated clean photos); the photos of ``bsds500/`` inside the
-    :data:`WELL_EXPOSED` bounds (film scans of mixed exposure: the others are left out) and not
-    already in ``photos/`` (CBSD68 is a subset of BSDS500); the CLIVE photos of MOS at least
-    ``clive_min_mos`` inside the same bounds (:func:`select_well_exposed`).  Sorted paths.
-    """
-    photos = sorted((data / "photos").glob("*.webp"))
-    bsds = sorted(path for path in (data / "bsds500").iterdir() if path.is_file())
-    bsds_ok = [path for path in bsds if is_well_exposed(photometric_stats(load_base(path)))]
-    known = {_pixel_digest(path) for path in photos}
-    bsds_new = [path for path in bsds_ok if _pixel_digest(path) not in known]
-    clive = select_well_exposed(data / "clive", clive_min_mos) if (data / "clive").is_dir() else []
-    counts = {
-        "photos": len(photos),
-        "bsds500": len(bsds_new),
-        "bsds500_not_clean": len(bsds) - len(bsds_ok),
-        "bsds500_in_photos": len(bsds_ok) - len(bsds_new),
-        "clive": len(clive),
+    labels = pd.read_csv(data / "judged" / "labels.csv")
+    source = labels["path"].str.split("/").str[0]
+    fine = labels[is_fine(labels) & (labels["sure"] == 1) & source.isin(BASE_SOURCES)]
+    paths = [data / p for p in fine["path"]]
+    known = {_pixel_digest(path) for path in paths if path.parent.name == "photos"}
+    kept = [path for path in paths if path.parent.name == "photos" or _pixel_digest(path) not in known]
+    counts = {name: int((fine["path"].str.split("/").str[0] == name).sum()) for name in BASE_SOURCES}
+    counts |= {
+        "not_fine_or_unsure": int(source.isin(BASE_SOURCES).sum() - len(fine)),
+        "duplicates": len(paths) - len(kept),
     }
-    return sorted([*photos, *bsds_new, *clive]), counts
+    return sorted(kept), counts
 
 
 def _pixel_digest(path: Path) -> str:
@@ -584,10 +574,12 @@ def generate_dataset(
     """Write ``per_image`` JPEG variants of every base photo and their label CSVs into ``out_dir``.
 
     Variant 0 of a base is the clean photo; variants 1.. are :func:`synthesize` variants.  All go through
-    the same crop, resize and JPEG augmentation, and every variant's levels are *measured* on the
-    decoded JPEG against the clean crop (:func:`measured_levels`), so a clean base with a blown sky
-    is labelled ``overexposed`` like any other photo.  Whole scenes (:func:`scene_splits` with
-    ``fractions`` of train, val and optionally test) go to ``labels_<split>.csv`` (the
+    the same crop, resize and JPEG augmentation, and every variant is *measured* on the decoded JPEG
+    against the clean crop (:func:`phoneiqa.exposure.measure`) and given the levels of one viewer drawn
+    from the judged calibration (:func:`phoneiqa.exposure.viewer_levels`; the draws are stored as
+    ``viewer_<measurement>``), so a variant one stop under is called dim as often as viewers do, and
+    a clean base with a blown sky is labelled ``overexposed`` like any other photo.  Whole scenes
+    (:func:`scene_splits` with ``fractions`` of train, val and optionally test) go to ``labels_<split>.csv`` (the
     ``data_specs/labels_csv.md`` format, filenames relative to ``out_dir``); ``manifest.csv`` adds
     base, scene, split, the measurements and what was drawn.  The output depends on the seed and the
     bases' names and pixels only, not on ``workers`` (processes) or the order of ``bases``.
@@ -618,11 +610,15 @@ def generate_dataset(
 
 
 def relabel(out_dir: Path) -> pd.DataFrame:
-    """Levels of a generated dataset recomputed from the measurements in its ``manifest.csv`` with the current
-    :data:`phoneiqa.exposure.BOUNDARIES`, and its label CSVs rewritten (after a change of the boundaries)."""
+    """Levels of a generated dataset recomputed from the measurements and viewer draws in its ``manifest.csv``
+    with the current :data:`phoneiqa.exposure.BOUNDARIES`, and its label CSVs rewritten (after they change)."""
     frame = pd.read_csv(out_dir / "manifest.csv")
-    for label, (name, _) in exposure.BOUNDARIES.items():
-        frame[label] = [exposure.level_of(label, value) for value in frame[name]]
+    names = list(exposure.Measurement.__dataclass_fields__)
+    rows = [
+        exposure.viewer_levels(exposure.Measurement(*row[names]), {n: row[f"viewer_{n}"] for n in names})
+        for _, row in frame.iterrows()
+    ]
+    frame[list(LABELS)] = pd.DataFrame(rows, index=frame.index)[list(LABELS)]
     _write_labels(frame, out_dir)
     return frame
 
@@ -645,7 +641,9 @@ def _render_base(job: _Job) -> list[dict[str, object]]:
         image, drawn = synthesize(reference, rng) if variant else (reference, {})
         data, quality = encode_jpeg(image, rng)
         with Image.open(io.BytesIO(data)) as decoded:
-            levels, measurements = measured_levels(decoded, reference)
+            measurement = exposure.measure(np.asarray(decoded.convert("RGB")), np.asarray(reference))
+        noise = exposure.draw_viewer_noise(np.random.default_rng([job.seed, _stable_id(job.base.stem), variant, 1]))
+        levels, measurements = exposure.viewer_levels(measurement, noise), measurement.as_dict()
         filename = f"{job.base.stem}__v{variant:02d}.jpg"
         (job.out_dir / filename).write_bytes(data)
         rows.append(
@@ -655,6 +653,7 @@ def _render_base(job: _Job) -> list[dict[str, object]]:
                 "variant": variant,
                 **levels,
                 **measurements,
+                **{f"viewer_{name}": value for name, value in noise.items()},
                 **geometry,
                 "jpeg_quality": quality,
                 **drawn,

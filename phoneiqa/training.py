@@ -228,19 +228,29 @@ def _fields(kind: type, data: Any, what: str) -> dict[str, Any]:
 
 @dataclass
 class Table:
-    """Images with their targets: ``mos`` (NaN where unknown) and ``levels`` (-1 where unlabelled)."""
+    """Images with their targets: ``mos`` (NaN where unknown), ``levels`` (-1 where unlabelled) and who gave the
+    levels, ``raters`` ("" where unnamed; the issue head learns each named rater's offset as a nuisance)."""
 
     paths: list[Path]
     mos: np.ndarray
     levels: np.ndarray
+    raters: np.ndarray
 
     def subset(self, idx: np.ndarray) -> Table:
-        return Table([self.paths[i] for i in idx], self.mos[idx], self.levels[idx])
+        return Table([self.paths[i] for i in idx], self.mos[idx], self.levels[idx], self.raters[idx])
 
     def __add__(self, other: Table) -> Table:
         return Table(
-            self.paths + other.paths, np.concatenate([self.mos, other.mos]), np.vstack([self.levels, other.levels])
+            self.paths + other.paths,
+            np.concatenate([self.mos, other.mos]),
+            np.vstack([self.levels, other.levels]),
+            np.concatenate([self.raters, other.raters]),
         )
+
+    def rater_index(self) -> np.ndarray:
+        """Each row's rater as an index into the sorted names (-1 where unnamed)."""
+        names = sorted(set(self.raters) - {""})
+        return np.array([names.index(r) if r else -1 for r in self.raters], dtype=np.int64)
 
 
 @dataclass
@@ -264,7 +274,8 @@ def load_table(sources: list[DataSource], spec: str) -> Table:
         label_cols = [c for c in frame.columns if c not in ("filename", "mos")]
         levels = frame[label_cols].to_numpy(np.int64) if label_cols else np.full((len(frame), n_labels), -1)
         mos = frame["mos"].to_numpy(np.float64) if "mos" in frame else np.full(len(frame), np.nan)
-        tables.append(Table([root / f for f in frame["filename"]], mos, levels))
+        raters = frame["rater"].to_numpy(str) if "rater" in frame else np.full(len(frame), "")
+        tables.append(Table([root / f for f in frame["filename"]], mos, levels, raters.astype(object)))
     out = tables[0]
     for t in tables[1:]:
         out = out + t
@@ -296,14 +307,17 @@ def fit_head(
     validate,
     cfg: OptimConfig,
     desc: str,
+    raters: Tensor | None = None,
 ) -> dict[str, list[float]]:
     """AdamW + cosine schedule with early stopping on ``validate(head, x_val, y_val)`` (higher is better).
 
     The head ends with the weights of its best validation epoch.  Returns the curves.  A head
     without trainable parameters is complete after ``prepare``: one "epoch" is recorded.
+    ``raters``: the training rows' rater indices (:meth:`Table.rater_index`), for an issue head.
     """
     gen = torch.Generator().manual_seed(cfg.seed)
-    head.prepare(x_train, y_train)
+    extra = {} if raters is None else {"raters": raters}
+    head.prepare(x_train, y_train, **extra)
     params = [p for p in head.parameters() if p.requires_grad]
     if not params:  # a closed-form head (ridge) is fitted by prepare
         head.eval()
@@ -324,7 +338,7 @@ def fit_head(
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            loss, _ = head.loss(x_train[idx], y_train[idx])
+            loss, _ = head.loss(x_train[idx], y_train[idx], **{k: v[idx] for k, v in extra.items()})
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -416,7 +430,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, command: str | None = None) -> 
         y_va = torch.as_tensor(getattr(val_t, target)[va_mask], dtype=torch.float32 if kind == "score" else None)
         t0 = time.perf_counter()
         x_tr, x_va = x_train[tr_mask, start:stop], x_val[va_mask, start:stop]
-        curves[kind] = fit_head(head, x_tr, y_tr, x_va, y_va, validate, cfg.optim, f"train {kind}")
+        raters = torch.from_numpy(train_t.rater_index()[tr_mask]) if kind == "issues" else None
+        curves[kind] = fit_head(head, x_tr, y_tr, x_va, y_va, validate, cfg.optim, f"train {kind}", raters)
         head.eval()
         if kind == "score":
             metrics["score"] = score_metrics(head.predict(x_va).numpy(), y_va.numpy())

@@ -96,6 +96,37 @@ def test_training_learns_a_separable_rule():
     assert (pred[:, :2] == levels[:, :2]).all(dim=1).float().mean() > 0.9
 
 
+def test_a_rater_who_flags_readily_is_learned_as_an_offset_and_predictions_keep_the_unnamed_scale():
+    """Unnamed rows call feature 0 > 1 dark (level 1); rater 0 calls it from feature 0 > 0, a lower threshold.  With
+    the rater's offsets learned as a nuisance the head predicts the unnamed rows' threshold; without them it lands
+    between the two."""
+    torch.manual_seed(0)
+    x = torch.randn(1200, 3) * 1.5
+    levels = torch.zeros(1200, 6, dtype=torch.int64)
+    levels[:600, 1] = (x[:600, 0] > 1).long()
+    levels[600:, 1] = (x[600:, 0] > 0).long()
+    raters = torch.full((1200,), -1)
+    raters[600:] = 0
+
+    def trained(named: torch.Tensor | None) -> torch.Tensor:
+        torch.manual_seed(1)
+        head = create_head("hex-linear", in_features=3, dropout=0.0, hidden=0, loss="nll")
+        head.prepare(x, levels, named)
+        opt = torch.optim.AdamW(head.parameters(), lr=5e-2, weight_decay=0.0)
+        for _ in range(400):
+            loss, _ = head.loss(x, levels, named)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert "rater_offsets" not in " ".join(head.state_dict())
+        return head.eval().predict(x).levels[:, 1]
+
+    truth = (x[:, 0] > 1).long()
+    with_offsets = (trained(raters) == truth).float().mean()
+    without = (trained(None) == truth).float().mean()
+    assert with_offsets > 0.9 and with_offsets > without + 0.05
+
+
 def test_node_phrases():
     phrases = node_phrases(load_graph())
     assert len(phrases) == 18

@@ -34,7 +34,12 @@ def test_spec_keeps_seed_label_names():
 def test_schema_matches_spec():
     schema = json.loads((specs_dir() / "labels_csv.schema.json").read_text(encoding="utf-8"))
     fields = [f["name"] for f in schema["fields"]]
-    assert fields == ["filename", *phoneiqa.LABELS, "mos"]
+    assert fields == ["filename", *phoneiqa.LABELS, "mos", "rater"]
+
+
+def test_a_rater_column_is_read_as_names(tmp_path):
+    frame = read_labels_csv(write(tmp_path, f"{SEED_HEADER},rater\na.jpg,0,2,0,0,0,0, j1\nb.jpg,0,0,0,0,0,0,\n"))
+    assert frame["rater"].tolist() == ["j1", ""]
 
 
 def test_seed_csv_loads_unchanged(tmp_path):

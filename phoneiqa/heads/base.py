@@ -142,8 +142,18 @@ class StandardisedScoreHead(ScoreHead):
 class IssueHead(Head):
     """Maps ``[B, D]`` features to HEX node potentials ``[B, n]`` and from them to issue levels."""
 
-    def prepare(self, features: Tensor, levels: Tensor) -> None:
-        """Fit data-dependent parts (e.g. class-balanced weights) before training."""
+    def prepare(self, features: Tensor, levels: Tensor, raters: Tensor | None = None) -> None:
+        """Fit data-dependent parts (e.g. class-balanced weights) before training.
+
+        ``raters``: for each row the index of who labelled it (0 … R-1), or -1 where no rater is named (see
+        :meth:`loss`)."""
+
+    def loss(
+        self, features: Tensor, levels: Tensor, raters: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, float]]:  # pragma: no cover - abstract
+        """Training loss on a batch.  A head that models raters (``raters`` as in :meth:`prepare`) learns an
+        offset per rater as a nuisance and predicts for a rater with no offset: the scale of the unnamed rows."""
+        raise NotImplementedError
 
 
 @contextmanager

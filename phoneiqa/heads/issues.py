@@ -60,17 +60,40 @@ class _HexHead(IssueHead):
         super().__init__(in_features)
         self.graph: HexGraph = load_graph(spec)
         self.register_buffer("node_weights", torch.ones(self.graph.n))
+        self.rater_offsets: nn.Parameter | None = None  # training only: one potential offset per rater and node
+
+    training_only: tuple[str, ...] = ("rater_offsets",)
+    """Attributes used in training only: left out of the state dict, and not expected when loading one."""
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
+        state = super().state_dict(*args, **kwargs)
+        return {k: v for k, v in state.items() if not set(k.split(".")) & set(self.training_only)}
+
+    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign: bool = False):
+        kept = {name: getattr(self, name) for name in self.training_only}
+        for name in kept:
+            setattr(self, name, None)
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        finally:
+            for name, value in kept.items():
+                setattr(self, name, value)
 
     def potentials(self, features: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def prepare(self, features: Tensor, levels: Tensor) -> None:
+    def prepare(self, features: Tensor, levels: Tensor, raters: Tensor | None = None) -> None:
         if self.config["class_balanced"]:
             targets = self.graph.encode_levels(levels)
             self.node_weights.copy_(losses.class_balanced_weights(targets))
+        count = int(raters.max()) + 1 if raters is not None and len(raters) else 0
+        self.rater_offsets = nn.Parameter(torch.zeros(count, self.graph.n)) if count > 0 else None
 
-    def loss(self, features: Tensor, levels: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, features: Tensor, levels: Tensor, raters: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         f = self.potentials(features)
+        if raters is not None and self.rater_offsets is not None:
+            named = (raters >= 0).unsqueeze(1).to(f.dtype)
+            f = f + named * self.rater_offsets[raters.clamp(min=0)]
         targets = self.graph.encode_levels(levels, dtype=f.dtype)
         value = _LOSSES[self.config["loss"]](self, f, targets)
         return value, {"issues": float(value.detach())}
@@ -116,8 +139,8 @@ class HexLinearHead(_HexHead):
         layers.append(nn.Linear(hidden or in_features, self.graph.n))
         self.net = nn.Sequential(*layers)
 
-    def prepare(self, features: Tensor, levels: Tensor) -> None:
-        super().prepare(features, levels)
+    def prepare(self, features: Tensor, levels: Tensor, raters: Tensor | None = None) -> None:
+        super().prepare(features, levels, raters)
         fit_feature_scale(self, features)
 
     def potentials(self, features: Tensor) -> Tensor:
@@ -133,6 +156,7 @@ class HexCoOpHead(_HexHead):
 
     needs_encoder = True
     unsaved = ("encoder",)
+    training_only = ("rater_offsets", "prompts")
 
     def __init__(
         self,
@@ -173,15 +197,7 @@ class HexCoOpHead(_HexHead):
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Tensor]:
         self.cache_text_features()
-        state = super().state_dict(*args, **kwargs)
-        return {k: v for k, v in state.items() if not k.startswith("prompts.")}
-
-    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign: bool = False):
-        prompts, self.prompts = self.prompts, None
-        try:
-            return super().load_state_dict(state_dict, strict=strict, assign=assign)
-        finally:
-            self.prompts = prompts
+        return super().state_dict(*args, **kwargs)
 
 
 def node_phrases(graph: HexGraph) -> list[str]:

@@ -1,0 +1,427 @@
+"""Issue levels against what viewers see: judged real photos, the judged calibration changes, ladders. One run.
+
+    python benchmarks/bench_judged.py [--graded runs/graded] [--folds 5] [--shipped default accurate]
+
+Ground truth: ``../shared/data/judged`` (``labels.csv``: 1,646 real photos, each judged once on the scale of
+``RUBRIC.md``; ``calibration.csv``: 60 photos judged fine, each changed by known amounts and judged twice).
+
+Rows, side by side:
+
+- each ``--shipped`` model as it is in ``phoneiqa/pretrained`` (or ``name=path``, ``name=git:<commit>``);
+- ``new (<inputs>)``: the shipped recipe's issue head (``hex-linear``, exact NLL) refitted in every fold of a
+  scene-disjoint ``--folds``-fold split of the judged photos (``phoneiqa.judged.scene_folds``: the two
+  captures of a ``mefb`` scene and copies of one photo share a fold) on the judged photos of the other
+  folds and on the synthetic variants (``--graded``, ``benchmarks/make_graded_set.py``) of their
+  judged-fine references, with features of the ``fast`` model's encoder; ``<inputs>`` is which of them
+  the head reads (``photometric`` statistics, or ``all``: with the EfficientNet-Lite0 features), and
+  ``+raters``: each judge's offset is learned as a nuisance (the synthetic rows, labelled on the
+  calibration viewers' scale, name no rater, and predictions are on that scale).  Every
+  photo, calibration change and ladder is predicted by the fold whose scenes it belongs to;
+- ``threshold rule``: one photometric statistic per label (``bench_exposure.fit_threshold_rule``),
+  fitted on the same training rows per fold;
+- ``image-quality-ai`` (a rules-based peer on PyPI): its exposure verdict (too dark or too bright by its
+  mean luminance) and its contrast verdict (flat) as ``normal``, ``severe`` below a score of 25 and
+  ``blocking`` below 10; it has no blown-highlights verdict, so its ``too bright`` counts for blown.
+
+Reported: fine photos (every judged field 0) flagged at any level and at severe or worse, per label and per
+scene tag; photos judged >= 2 from fine found (flagged on that side at any level) per direction and for
+blown; Spearman of the predicted exposure (E[bright] - E[dark] where there are probabilities) against the
+judged one; wrong-way calls (judged too dark and called bright, or the reverse); the calibration curve (mean
+predicted level per known change beside the viewers' mean, from the reported levels and from the expected
+levels); the judged-better capture first in the ``mefb`` pairs whose judged levels differ (fewer expected
+issue levels); ladders (``phoneiqa.synth.ladder``, 5 steps mildest to strongest, on references of every
+fold) whose level on their label never falls; and the issue head's time per photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from bench_exposure import fit_threshold_rule, load_models, photometric_features
+from scipy.stats import spearmanr
+
+from phoneiqa.features import cached_features
+from phoneiqa.heads import create_head
+from phoneiqa.judged import is_fine, read_judged, scene_folds
+from phoneiqa.labels import LABELS, load_spec_dict
+from phoneiqa.model import Model
+from phoneiqa.synth import ladder, load_base
+from phoneiqa.training import OptimConfig, TrainConfig, fit_head, part_columns, recipe_path, validate_issues
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+JUDGED = DATA / "judged"
+BRIGHT, DARK = LABELS.index("bright"), LABELS.index("dark")
+OVER = LABELS.index("overexposed")
+LADDER_BASES_PER_FOLD = 6
+RANK_COSTS = (0.0, 5.0, 10.0, 20.0, 40.0)
+LADDER_STEPS = 5
+
+# ---------------------------------------------------------------------------------------------------------------------
+# evaluation rows: one frame with file, fold, kind (judged / calibration / ladder) and what is known of each
+
+
+def calibration_rows(out: Path, fold_of_base: dict[str, int]) -> pd.DataFrame:
+    """One row per calibration variant: the viewers' mean judged fields, its change, its base's fold."""
+    images = out / "calibration"
+    import subprocess
+    import sys
+
+    if len(list(images.glob("*.png"))) < 360:
+        subprocess.run([sys.executable, str(JUDGED / "make_calibration.py"), str(images)], check=True)
+    judged = pd.read_csv(JUDGED / "calibration.csv")
+    rows = judged.groupby(["variant", "base", "op", "amount"], as_index=False)[["exposure", "contrast", "grey"]].mean()
+    rows["file"] = [str(images / v) for v in rows["variant"]]
+    rows["fold"] = rows["base"].map(fold_of_base)
+    rows["kind"] = "calibration"
+    return rows
+
+
+def ladder_rows(out: Path, references: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Ladders of every label on ``LADDER_BASES_PER_FOLD`` references of each fold (PNG files under ``out``)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    folder = out / "ladders"
+    folder.mkdir(parents=True, exist_ok=True)
+    for fold, group in references.groupby("fold"):
+        chosen = group.iloc[rng.permutation(len(group))[:LADDER_BASES_PER_FOLD]]
+        for file in chosen["file"]:
+            base = load_base(Path(file))
+            base.thumbnail((512, 512))
+            for label in LABELS:
+                steps = ladder(base, label, np.random.default_rng([seed, len(rows)]), LADDER_STEPS)
+                for step, image in enumerate(steps):
+                    target = folder / f"{Path(file).stem}__{label}__{step}.png"
+                    if not target.exists():
+                        image.save(target)
+                    rows.append({"file": str(target), "fold": fold, "base": file, "label": label, "step": step})
+    frame = pd.DataFrame(rows)
+    frame["kind"] = "ladder"
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# predictors: (training rows, evaluation rows) per fold -> probabilities [N, L, K] or levels [N, L]
+
+
+def fit_new_head(
+    x: torch.Tensor, y: torch.Tensor, raters: torch.Tensor, train_scenes: np.ndarray, recipe: TrainConfig, seed: int
+):
+    """The shipped recipe's issue head fitted on ``x, y`` (15 % of the scenes held out for early stopping);
+    ``raters`` as :meth:`phoneiqa.training.Table.rater_index` (all -1: no rater offsets)."""
+    names = np.unique(train_scenes)
+    val_names = set(np.random.default_rng(seed).permutation(names)[: max(1, len(names) * 15 // 100)])
+    val = np.isin(train_scenes, list(val_names))
+    head_cfg = recipe.model.issue_head
+    torch.manual_seed(seed)
+    head = create_head(head_cfg.name, in_features=x.shape[1], spec=load_spec_dict(recipe.model.spec), **head_cfg.args)
+    optim = OptimConfig(**{**vars(recipe.optim), "seed": seed})
+    fit_head(head, x[~val], y[~val], x[val], y[val], validate_issues, optim, "issue head", raters[~val])
+    return head.eval()
+
+
+def peer_levels(files: Sequence[str], cache: Path) -> np.ndarray:
+    """``image-quality-ai``'s verdicts as levels (see the module doc), cached per file in ``cache``."""
+    import image_quality_ai
+
+    from phoneiqa.image import load_image
+
+    known = pd.read_csv(cache).set_index("file") if cache.exists() else pd.DataFrame(columns=LABELS)
+    rows = []
+    for file in files:
+        if file in known.index:
+            rows.append(known.loc[file, list(LABELS)].to_numpy(np.int64))
+            continue
+        metrics = image_quality_ai.assess(load_image(file)).to_dict()["metrics"]
+        levels = dict.fromkeys(LABELS, 0)
+        for name, label in (("exposure", None), ("contrast", "low_contrast")):
+            m = metrics[name]
+            if m["applies"] and not m["ok"]:
+                if label is None:
+                    label = "dark" if m["details"]["mean_luminance"] < 0.5 else "bright"
+                levels[label] = 1 + (m["score"] < 25) + (m["score"] < 10)
+        levels["overexposed"] = levels["bright"]
+        rows.append(np.array([levels[label] for label in LABELS]))
+        known.loc[file] = rows[-1]
+    known.rename_axis("file").reset_index().to_csv(cache, index=False)
+    return np.stack(rows)
+
+
+def expected(p: np.ndarray) -> np.ndarray:
+    """``[N, L]`` expected levels of probabilities ``[N, L, K]``."""
+    return (p * np.arange(p.shape[-1])).sum(-1)
+
+
+def median(p: np.ndarray) -> np.ndarray:
+    """``[N, L]`` median levels (what the models report: hexgraph.median_levels)."""
+    return (np.cumsum(p[..., ::-1], -1)[..., ::-1][..., 1:] > 0.5).sum(-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# metrics
+
+
+def judged_metrics(frame: pd.DataFrame, levels: np.ndarray, signed: np.ndarray) -> dict[str, float]:
+    fine = is_fine(frame).to_numpy()
+    e = frame["exposure"].to_numpy()
+    out = {
+        "fine any": float((levels[fine] > 0).any(1).mean()),
+        "fine severe+": float((levels[fine] >= 2).any(1).mean()),
+        "dark>=2 found": float((levels[e <= -2, DARK] > 0).mean()),
+        "bright>=2 found": float((levels[e >= 2, BRIGHT] > 0).mean()),
+        "blown>=2 found": float((levels[frame["blown"].to_numpy() >= 2, OVER] > 0).mean()),
+        "exposure spearman": float(spearmanr(signed, e).statistic),
+        "wrong way": int(((e < 0) & (levels[:, BRIGHT] > 0)).sum() + ((e > 0) & (levels[:, DARK] > 0)).sum()),
+    }
+    for j, label in enumerate(LABELS):
+        out[f"fine {label}"] = float((levels[fine, j] > 0).mean())
+        out[f"fine {label} severe+"] = float((levels[fine, j] >= 2).mean())
+    for scene, rows in frame[fine].groupby("scene"):
+        idx = np.flatnonzero(fine)[np.isin(np.flatnonzero(fine), frame.index.get_indexer(rows.index))]
+        out[f"scene {scene}"] = float((levels[idx] > 0).any(1).mean())
+        out[f"scene {scene} severe+"] = float((levels[idx] >= 2).any(1).mean())
+        out[f"scene {scene} n"] = len(idx)
+    return out
+
+
+def mefb_pairs(frame: pd.DataFrame, burden: np.ndarray) -> tuple[float, int]:
+    """Share of mefb scenes whose judged-better capture has the lower predicted burden (ties count half)."""
+    mefb = frame["source"] == "mefb"
+    judged = (frame[["exposure", "contrast"]].abs().sum(1) + frame["blown"] + frame["grey"]).to_numpy()
+    hits, n = 0.0, 0
+    for _, rows in frame[mefb].groupby("scene_id"):
+        if len(rows) != 2:
+            continue
+        i, j = frame.index.get_indexer(rows.index)
+        if judged[i] == judged[j]:
+            continue
+        better, worse = (i, j) if judged[i] < judged[j] else (j, i)
+        n += 1
+        hits += 1.0 if burden[better] < burden[worse] else 0.5 if burden[better] == burden[worse] else 0.0
+    return hits / max(n, 1), n
+
+
+def calibration_curve(frame: pd.DataFrame, levels: np.ndarray, exp: np.ndarray | None) -> pd.DataFrame:
+    """Per (op, amount): the viewers' mean signed level beside the predicted one (reported and expected)."""
+    pairs = {"gain": (BRIGHT, DARK, "exposure"), "none": (BRIGHT, DARK, "exposure")}
+    pairs |= dict.fromkeys(("flat", "curve"), (LABELS.index("high_contrast"), LABELS.index("low_contrast"), "contrast"))
+    pairs["grey"] = (LABELS.index("over_suppressed"), None, "grey")
+    rows = []
+    for (op, amount), part in frame.groupby(["op", "amount"]):
+        up, down, field = pairs[op]
+        idx = frame.index.get_indexer(part.index)
+        reported, expect = (
+            float((v[idx, up] - (v[idx, down] if down is not None else 0)).mean()) if v is not None else float("nan")
+            for v in (levels, exp)
+        )
+        rows.append(
+            {
+                "change": f"{op} {amount:g}",
+                "field": field,
+                "viewers": float(part[field].mean()),
+                "reported": reported,
+                "expected": expect,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ladders_monotone(frame: pd.DataFrame, levels: np.ndarray) -> float:
+    ok = []
+    for (_, label), rows in frame.groupby(["base", "label"]):
+        idx = frame.index.get_indexer(rows.sort_values("step").index)
+        ok.append(bool((np.diff(levels[idx, LABELS.index(label)]) >= 0).all()))
+    return float(np.mean(ok))
+
+
+def head_ms(head) -> float:
+    x = torch.randn(1, head.in_features)
+    times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        with torch.no_grad():
+            head.predict(x)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--graded", type=Path, default=ROOT / "runs" / "graded")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_judged")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shipped", nargs="*", default=["default"])
+    parser.add_argument(
+        "--heads",
+        nargs="+",
+        default=["photometric", "photometric+raters", "all+raters"],
+        choices=["photometric", "all", "photometric+raters", "all+raters"],
+        help="new heads: the features they read, and whether the judges' offsets are learned as a nuisance",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="leave image-quality-ai out")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    judged = read_judged(DATA)
+    judged["fold"] = scene_folds(judged["scene_id"], args.folds, args.seed)
+    judged["kind"] = "judged"
+    fold_of_base = dict(zip(judged["path"], judged["fold"], strict=True))
+    calibration = calibration_rows(args.out, fold_of_base)
+    references = judged[is_fine(judged) & (judged["sure"] == 1) & (judged["source"] != "mefb")]
+    ladders = ladder_rows(args.out, references, args.seed)
+    rows = pd.concat([judged, calibration, ladders], ignore_index=True)
+
+    synthetic = pd.read_csv(args.graded / "manifest.csv")
+    by_name = {Path(p).name: (f, s) for p, f, s in zip(judged["path"], judged["fold"], judged["scene_id"], strict=True)}
+    synthetic["file"] = [str(args.graded / f) for f in synthetic["filename"]]
+    synthetic["fold"] = [by_name[b][0] for b in synthetic["base"]]
+    synthetic["scene_id"] = [by_name[b][1] for b in synthetic["base"]]
+
+    recipe = TrainConfig.from_json(recipe_path("default"), {"train": []})
+    encoder_model = Model.load(ROOT / "phoneiqa" / "pretrained" / "default.pt")
+    all_files = [Path(f) for f in [*rows["file"], *synthetic["file"]]]
+    features = cached_features(encoder_model.encoder, all_files, desc="features").numpy()
+    x_eval, x_syn = features[: len(rows)], features[len(rows) :]
+    photometric = slice(*part_columns(encoder_model.encoder, "photometric"))
+
+    predictions: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}  # name -> (levels, probabilities)
+    tmp = tempfile.TemporaryDirectory()
+    for name, path in load_models(args.shipped, Path(tmp.name)).items():
+        model = Model.load(path)
+        start, stop = model.columns.get("issues", (0, model.encoder.feature_dim))
+        x = cached_features(model.encoder, [Path(f) for f in rows["file"]], desc=name).numpy()[:, start:stop]
+        with torch.no_grad():
+            p = model.issue_head.predict(torch.from_numpy(x)).probabilities.numpy()
+        predictions[f"shipped {name}"] = (median(p), p)
+
+    y_eval = rows[list(LABELS)].to_numpy()
+    y_syn = synthetic[list(LABELS)].to_numpy()
+    heads_ms: dict[str, float] = {}
+    judges = sorted(judged["judge"].unique())
+    rater_eval = np.array([judges.index(j) if isinstance(j, str) else -1 for j in rows["judge"]])
+    for variant in args.heads:
+        inputs, _, use_raters = variant.partition("+")
+        cols = photometric if inputs == "photometric" else slice(None)
+        probs = np.zeros((len(rows), len(LABELS), 4))
+        for fold in range(args.folds):
+            tr_j = (rows["kind"] == "judged").to_numpy() & (rows["fold"] != fold).to_numpy()
+            tr_s = (synthetic["fold"] != fold).to_numpy()
+            x = torch.from_numpy(np.concatenate([x_eval[tr_j][:, cols], x_syn[tr_s][:, cols]]))
+            y = torch.from_numpy(np.concatenate([y_eval[tr_j], y_syn[tr_s]]))
+            r = np.concatenate(
+                [rater_eval[tr_j] if use_raters else -np.ones(tr_j.sum(), int), -np.ones(tr_s.sum(), int)]
+            )
+            scenes = np.concatenate([rows.loc[tr_j, "scene_id"], synthetic.loc[tr_s, "scene_id"]])
+            head = fit_new_head(x, y, torch.from_numpy(r), scenes, recipe, args.seed + fold)
+            held = (rows["fold"] == fold).to_numpy()
+            with torch.no_grad():
+                probs[held] = head.predict(torch.from_numpy(x_eval[held][:, cols])).probabilities.numpy()
+        heads_ms[f"new ({variant})"] = head_ms(head)
+        predictions[f"new ({variant})"] = (median(probs), probs)
+
+    rule_levels = np.zeros((len(rows), len(LABELS)), dtype=np.int64)
+    for fold in range(args.folds):
+        tr_j = (rows["kind"] == "judged").to_numpy() & (rows["fold"] != fold).to_numpy()
+        tr_s = (synthetic["fold"] != fold).to_numpy()
+        files = [*rows.loc[tr_j, "file"], *synthetic.loc[tr_s, "file"]]
+        rule = fit_threshold_rule(photometric_features(files), np.concatenate([y_eval[tr_j], y_syn[tr_s]]))
+        held = (rows["fold"] == fold).to_numpy()
+        rule_levels[held] = rule(rows.loc[held, "file"].tolist())
+    predictions["threshold rule"] = (rule_levels, None)
+    if not args.no_peer:
+        predictions["image-quality-ai"] = (peer_levels(rows["file"].tolist(), args.out / "peer.csv"), None)
+
+    is_j = (rows["kind"] == "judged").to_numpy()
+    is_c = (rows["kind"] == "calibration").to_numpy()
+    is_l = (rows["kind"] == "ladder").to_numpy()
+    jframe = rows[is_j].reset_index(drop=True)
+    table, curves = {}, {}
+    for name, (levels, p) in predictions.items():
+        exp = expected(p) if p is not None else levels.astype(float)
+        signed = exp[:, BRIGHT] - exp[:, DARK]
+        m = judged_metrics(jframe, levels[is_j], signed[is_j])
+        m["mefb better first"], n_pairs = mefb_pairs(jframe, exp[is_j].sum(1))
+        m["ladders monotone"] = ladders_monotone(rows[is_l].reset_index(drop=True), levels[is_l])
+        curve = calibration_curve(rows[is_c].reset_index(drop=True), levels[is_c], exp[is_c] if p is not None else None)
+        gains = curve[curve["change"].str.startswith(("gain", "none"))]
+        m["calibration max error (reported)"] = float((gains["reported"] - gains["viewers"]).abs().max())
+        m["calibration max error (expected)"] = float((gains["expected"] - gains["viewers"]).abs().max())
+        table[name], curves[name] = m, curve
+
+    scores = encoder_model.predict_features(torch.from_numpy(x_eval[is_j])).score.numpy()
+    rank_rows = {}
+    for name, (levels, p) in predictions.items():
+        burden = (expected(p) if p is not None else levels.astype(float))[is_j].sum(1)
+        rank_rows[name] = {cost: mefb_pairs(jframe, -(scores - cost * burden))[0] for cost in RANK_COSTS}
+
+    frame = pd.DataFrame(table)
+    frame.to_csv(args.out / "results.csv")
+    n_fine = int(is_fine(jframe).sum())
+    print(
+        f"{len(jframe)} judged photos ({n_fine} fine) in {args.folds} scene-disjoint folds; "
+        f"{int(is_c.sum())} calibration changes; {int(is_l.sum()) // LADDER_STEPS} ladders; "
+        f"{n_pairs} mefb pairs whose judged levels differ; synthetic training rows {len(synthetic)}"
+    )
+    headline = [
+        "fine any",
+        "fine severe+",
+        "dark>=2 found",
+        "bright>=2 found",
+        "blown>=2 found",
+        "exposure spearman",
+        "wrong way",
+        "calibration max error (reported)",
+        "calibration max error (expected)",
+        "mefb better first",
+        "ladders monotone",
+    ]
+    targets = [
+        "<= 0.08",
+        "<= 0.02",
+        ">= 0.90",
+        ">= 0.90",
+        ">= 0.90",
+        ">= 0.75",
+        "0",
+        "<= 0.3",
+        "<= 0.3",
+        ">= 0.90",
+        ">= 0.97",
+    ]
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
+        print(frame.loc[headline].assign(target=targets))
+        print("\nfine photos flagged per label (any level / severe+):")
+        print(frame.loc[[r for r in frame.index if r.startswith("fine ") and r not in headline]])
+        print("\nfine photos flagged per scene tag (any level / severe+ / n):")
+        print(frame.loc[[r for r in frame.index if r.startswith("scene ")]])
+        print("\ncalibration curve: mean signed level per known change (viewers / reported / expected):")
+        merged = curves[next(iter(curves))][["change", "field", "viewers"]].copy()
+        for name, curve in curves.items():
+            merged[f"{name} rep"] = curve["reported"].to_numpy()
+            merged[f"{name} exp"] = curve["expected"].to_numpy()
+        print(merged.to_string(index=False))
+    print(
+        f"\nbest shot first in the mefb pairs whose judged levels differ, ranking by the fast score less C points per "
+        f"expected issue level (phoneiqa.assessment.ISSUE_COST; a pair's key departures cancel), C = {RANK_COSTS}:"
+    )
+    for name, row in rank_rows.items():
+        print(f"  {name:<28}" + "".join(f"{v:>8.3f}" for v in row.values()))
+    print(
+        "\nissue head time per photo (after its features, one photo per call, median of 200): "
+        + ", ".join(f"{n} {v:.3f} ms" for n, v in heads_ms.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
