@@ -1,5 +1,9 @@
 """Do the issue levels hold on photos nobody tuned on?  Issue heads beside a threshold rule, in one run.
 
+The issue levels are now judged against viewers by ``benchmarks/bench_judged.py``; this benchmark keeps
+the generator-based checks (it needs a graded set with a ``test`` split: ``make_graded_set.py`` with its
+default three fractions, not the shipped models' two).
+
     python benchmarks/bench_exposure.py [--graded runs/graded] [--models previous=git:0386233 default ...]
 
 Evaluation sets, all of scenes no head was trained on (``--graded`` is the training set made by
@@ -50,6 +54,7 @@ from scipy.stats import kendalltau
 
 from hexgraph import confident_levels
 from phoneiqa.encoders import create_encoder
+from phoneiqa.encoders.base import Encoder
 from phoneiqa.features import cached_features
 from phoneiqa.labels import LABELS
 from phoneiqa.loading import PRETRAINED, model_file
@@ -160,15 +165,20 @@ def clive_flagged(frame: pd.DataFrame, pred: np.ndarray) -> dict[str, float]:
 # predictors: frame with "path" -> predicted levels [N, 6]
 
 
-def issue_features(model: Model, paths: Sequence[str]) -> np.ndarray:
-    """The columns the model's issue head reads, computed (and cached) exactly as the model computes them."""
-    start, stop = model.columns.get("issues", (0, model.encoder.feature_dim))
-    rows, first = [], 0
-    for part in getattr(model.encoder, "parts", [model.encoder]):
+def column_features(encoder: Encoder, columns: tuple[int, int], paths: Sequence[str]) -> np.ndarray:
+    """Columns ``start:stop`` of the encoder's features, computed (and cached) as the encoder computes them;
+    only the parts those columns span are run."""
+    (start, stop), rows, first = columns, [], 0
+    for part in getattr(encoder, "parts", [encoder]):
         rows.append(np.full(len(paths), first < stop and start < first + part.feature_dim))
         first += part.feature_dim
-    features = cached_features(model.encoder, [Path(p) for p in paths], desc="issue features", rows=rows)
+    features = cached_features(encoder, [Path(p) for p in paths], desc="issue features", rows=rows)
     return features[:, start:stop].numpy()
+
+
+def issue_features(model: Model, paths: Sequence[str]) -> np.ndarray:
+    """The columns the model's issue head reads, computed (and cached) exactly as the model computes them."""
+    return column_features(model.encoder, model.columns.get("issues", (0, model.encoder.feature_dim)), paths)
 
 
 def model_predictor(path: Path) -> Callable[[Sequence[str]], np.ndarray]:

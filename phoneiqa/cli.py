@@ -61,7 +61,7 @@ def _validate(args: argparse.Namespace) -> int:
     from phoneiqa.labels import read_labels_csv
 
     frame = read_labels_csv(args.csv, spec=args.spec)
-    labelled = [c for c in frame.columns if c not in ("filename", "mos")]
+    labelled = [c for c in frame.columns if c not in ("filename", "mos", "rater")]
     issues = int((frame[labelled] > 0).any(axis=1).sum()) if labelled else 0
     print(f"{args.csv}: {len(frame)} rows valid; {issues} with an issue; mos: {'mos' in frame.columns}")
     return 0

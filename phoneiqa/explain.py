@@ -5,7 +5,7 @@ on the definitions' working copy of the photo (long side at most 512, aspect kep
 
 - ``clipped_highlights``: blown out with no detail left (:func:`phoneiqa.exposure.blown_mask`,
   glints and lamps excluded), so its share of the frame *is* ``blown_share``, what ``overexposed``'s
-  levels read (10 / 20 / 35 %);
+  levels read (16 / 30 / 42 %);
 - ``crushed_shadows``: every channel black (:func:`phoneiqa.exposure.crushed_mask`), no detail left;
 - ``too_dark`` / ``too_bright``: the tones that make a photo dark or bright — at least
   :data:`DARK_STOPS` below middle grey (and not crushed) or :data:`BRIGHT_STOPS` above it (and not
@@ -13,7 +13,7 @@ on the definitions' working copy of the photo (long side at most 512, aspect kep
   grey: its mean is the photo's key, the quantity whose shift against the scene well exposed is
   ``exposure_ev``, what ``bright`` and ``dark`` read;
 - ``compressed_highlights``: the photo's highlights (its brightest tenth) when they sit at least
-  0.4 stops below white (``over_suppressed``'s first boundary; ``highlight_drop_ev`` can never exceed
+  1.67 stops below white (``over_suppressed``'s first boundary; ``highlight_drop_ev`` can never exceed
   that headroom), else nothing.
 
 The maps are facts about pixels; whether a dark or bright tone is a problem is the issue head's

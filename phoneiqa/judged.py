@@ -19,6 +19,10 @@ import pandas as pd
 
 from phoneiqa.labels import LABELS
 
+TRAINING_REPEAT = 3
+"""How many times each judged photo counts beside the synthetic variants when the issue head is trained: chosen in
+``benchmarks/bench_judged.py`` (1 let half of the photos judged severely dark pass)."""
+
 FIELDS = ("exposure", "contrast", "blown", "grey")
 """The judged fields (``RUBRIC.md``); a photo is fine when all are 0."""
 

@@ -44,12 +44,20 @@ from phoneiqa.progress import progress
 
 @dataclass
 class DataSource:
-    """A label CSV and the folder its ``filename`` column is relative to (default: the CSV's folder)."""
+    """A label CSV and the folder its ``filename`` column is relative to (default: the CSV's folder).
+
+    ``repeat``: how many times each row counts in training (a small source of real photos beside a large
+    synthetic one); a positive integer."""
 
     csv: str
     images: str | None = None
     rename: dict[str, str] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
+    repeat: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.repeat, int) or isinstance(self.repeat, bool) or self.repeat < 1:
+            raise ConfigError(f"data source {self.csv}: repeat must be a positive integer, got {self.repeat!r}")
 
 
 @dataclass
@@ -271,11 +279,12 @@ def load_table(sources: list[DataSource], spec: str) -> Table:
     for src in sources:
         frame = read_labels_csv(src.csv, spec=spec, rename=src.rename, ignore=src.ignore)
         root = Path(src.images) if src.images else Path(src.csv).parent
-        label_cols = [c for c in frame.columns if c not in ("filename", "mos")]
+        label_cols = [c for c in frame.columns if c not in ("filename", "mos", "rater")]
         levels = frame[label_cols].to_numpy(np.int64) if label_cols else np.full((len(frame), n_labels), -1)
         mos = frame["mos"].to_numpy(np.float64) if "mos" in frame else np.full(len(frame), np.nan)
         raters = frame["rater"].to_numpy(str) if "rater" in frame else np.full(len(frame), "")
-        tables.append(Table([root / f for f in frame["filename"]], mos, levels, raters.astype(object)))
+        table = Table([root / f for f in frame["filename"]], mos, levels, raters.astype(object))
+        tables.append(table.subset(np.repeat(np.arange(len(frame)), src.repeat)))
     out = tables[0]
     for t in tables[1:]:
         out = out + t

@@ -24,19 +24,19 @@ def shot(score: float | None, **levels: int) -> Assessment:
     return Assessment(score=score, issues=issues, probabilities=probabilities)
 
 
-def test_order_is_by_score_less_five_points_per_issue_level_then_fewer_and_lighter_issues_then_input_order():
-    assert ISSUE_COST == 5.0  # the hand-worked values below
+def test_order_is_by_score_less_ten_points_per_issue_level_then_fewer_and_lighter_issues_then_input_order():
+    assert ISSUE_COST == 10.0  # the hand-worked values below
     shots = [
-        shot(60.0, dark=1),  # 0: 60 - 5 = 55
+        shot(60.0, dark=1),  # 0: 60 - 10 = 50
         shot(72.5),  # 1: best
         shot(60.04),  # 2: 60.0
-        shot(65.0, dark=2),  # 3: 65 - 10 = 55, ties with 0; a higher sum of levels -> after 0
-        shot(60.0, bright=1),  # 4: 55 as 0, the same burden -> after 0 in input order
-        shot(56.0),  # 5: a clean 56 above a 65 with a severe issue
-        shot(50.04, high_contrast=1),  # 6: 45.04 -> 45.0
+        shot(70.0, dark=2),  # 3: 70 - 20 = 50, ties with 0; a higher sum of levels -> after 0
+        shot(60.0, bright=1),  # 4: 50 as 0, the same burden -> after 0 in input order
+        shot(51.0),  # 5: a clean 51 above a 70 with a severe issue
+        shot(55.04, high_contrast=1),  # 6: 45.04 -> 45.0
         shot(45.0),  # 7: ties with 6 at one decimal, no issues -> before it
     ]
-    assert [keep_value(s) for s in shots[:3]] == [55.0, 72.5, 60.04]
+    assert [keep_value(s) for s in shots[:3]] == [50.0, 72.5, 60.04]
     assert rank_order(shots) == [1, 2, 5, 0, 4, 3, 7, 6]
 
 
@@ -44,8 +44,8 @@ def test_the_issue_cost_reads_the_expected_levels():
     probabilities = {k: [0.7, 0.3, 0.0, 0.0] if k == "dark" else [1.0, 0.0, 0.0, 0.0] for k in phoneiqa.LABELS}
     unsure = Assessment(score=60.0, issues=dict.fromkeys(phoneiqa.LABELS, 0), probabilities=probabilities)
     assert keep_value(unsure) == pytest.approx(60.0 - ISSUE_COST * 0.3)
-    assert rank_order([unsure, shot(58.0)]) == [0, 1]  # 60 - 1.5 = 58.5
-    assert rank_order([unsure, shot(59.0)]) == [1, 0]
+    assert rank_order([unsure, shot(56.0)]) == [0, 1]  # 60 - 3 = 57
+    assert rank_order([unsure, shot(58.0)]) == [1, 0]
 
 
 def test_a_shot_away_from_the_bursts_median_key_costs_ten_points_a_stop():

@@ -25,6 +25,7 @@ from phoneiqa.training import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
+    load_table,
     part_columns,
     train,
 )
@@ -242,6 +243,10 @@ def test_a_kernel_ridge_score_compiles_into_the_runtime(graded, tmp_path):
         ({"data": {"train": []}, "epochs": 3}, "unknown key 'epochs' in training config (it belongs in 'optim')"),
         ({"data": {"train": []}, "modle": {}}, "unknown key 'modle' in training config (did you mean 'model'?)"),
         ({"data": {"train": "labels.csv"}}, None),
+        (
+            {"data": {"train": [{"csv": "a.csv", "repeat": 0}]}},
+            "data source a.csv: repeat must be a positive integer, got 0",
+        ),
     ],
 )
 def test_configs_are_checked_key_by_key(config, message):
@@ -254,6 +259,20 @@ def test_configs_are_checked_key_by_key(config, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig.from_dict(config)
     assert str(info.value) == message
+
+
+def test_a_repeated_source_counts_each_row_that_many_times_with_its_rater(tmp_path):
+    header = "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed,rater"
+    (tmp_path / "judged.csv").write_text(f"{header}\na.jpg,0,1,0,0,0,0,j1\nb.jpg,0,0,0,0,0,0,j2\n")
+    (tmp_path / "synthetic.csv").write_text(
+        "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed\nc.jpg,2,0,0,0,0,0\n"
+    )
+    table = load_table(
+        [DataSource(str(tmp_path / "judged.csv"), repeat=3), DataSource(str(tmp_path / "synthetic.csv"))], "smartphone6"
+    )
+    assert [p.name for p in table.paths] == ["a.jpg"] * 3 + ["b.jpg"] * 3 + ["c.jpg"]
+    assert table.levels[:, 1].tolist() == [1, 1, 1, 0, 0, 0, 0]
+    assert table.rater_index().tolist() == [0, 0, 0, 1, 1, 1, -1]
 
 
 def test_a_config_round_trips_through_json():
