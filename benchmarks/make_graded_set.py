@@ -3,7 +3,7 @@
     python benchmarks/make_graded_set.py --out runs/graded [--per-image 14] [--seed 0] [--workers 2]
         [--data ../shared/data] [--fractions 0.7 0.15 0.15]
 
-Bases: ``phoneiqa.synth.collect_bases`` (the photos of ``photos/``, ``bsds500/`` and ``clive/`` that a
+Bases: ``phoneiqa.judged.collect_bases`` (the photos of ``photos/``, ``bsds500/`` and ``clive/`` that a
 viewer judged fine and was sure of, ``judged/labels.csv``).  Writes JPEGs, ``labels_{train,val,test}.csv``
 (scene-disjoint) and ``manifest.csv`` into ``--out`` (levels of one viewer at the measured change,
 ``phoneiqa.exposure.viewer_levels``, see ``data_specs/issue_definitions.md``) and prints the time taken
@@ -16,8 +16,9 @@ import argparse
 import time
 from pathlib import Path
 
+from phoneiqa.judged import collect_bases
 from phoneiqa.labels import LABELS, LEVELS
-from phoneiqa.synth import collect_bases, generate_dataset
+from phoneiqa.synth import generate_dataset
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

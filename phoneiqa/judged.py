@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from phoneiqa.labels import LABELS
+from phoneiqa.synth import pixel_digest, scene_groups
 
 TRAINING_REPEAT = 3
 """How many times each judged photo counts beside the synthetic variants when the issue head is trained: chosen in
@@ -58,8 +59,6 @@ def read_judged(data: Path) -> pd.DataFrame:
     """``data/judged/labels.csv`` with ``source`` (its folder), ``file`` (full path), the six label columns and
     ``scene_id``: one id per scene, shared by the two captures of a ``mefb`` scene and by the copies of one
     photo in two test sets (:func:`phoneiqa.synth.scene_groups`)."""
-    from phoneiqa.synth import scene_groups
-
     frame = pd.read_csv(data / "judged" / "labels.csv")
     frame["source"] = frame["path"].str.split("/").str[0]
     frame["file"] = [str(data / p) for p in frame["path"]]
@@ -81,3 +80,29 @@ def scene_folds(scene_ids: pd.Series | list[str], k: int, seed: int) -> np.ndarr
     order = np.random.default_rng(seed).permutation(len(names))
     fold_of = dict(zip(names[order], np.arange(len(names)) % k, strict=True))
     return ids.map(fold_of).to_numpy()
+
+
+BASE_SOURCES = ("photos", "bsds500", "clive")
+"""Folders of ``../shared/data`` whose judged-fine photos are references (``mefb`` pairs are kept for evaluation)."""
+
+
+def collect_bases(data: Path) -> tuple[list[Path], dict[str, int]]:
+    """The reference photos under ``data`` (``../shared/data``), and how many each source gave or lost.
+
+    A photo is a reference only when a viewer judged it fine in every field and was sure
+    (``judged/labels.csv``, :func:`phoneiqa.judged.is_fine`): a night street, a snow field or a backlit portrait
+    judged fine is a reference like any other, and a photo judged too dark never is.  Photos of
+    ``bsds500/`` already in ``photos/`` (CBSD68 is a subset of BSDS500) are left out.  Sorted paths.
+    """
+    labels = pd.read_csv(data / "judged" / "labels.csv")
+    source = labels["path"].str.split("/").str[0]
+    fine = labels[is_fine(labels) & (labels["sure"] == 1) & source.isin(BASE_SOURCES)]
+    paths = [data / p for p in fine["path"]]
+    known = {pixel_digest(path) for path in paths if path.parent.name == "photos"}
+    kept = [path for path in paths if path.parent.name == "photos" or pixel_digest(path) not in known]
+    counts = {name: int((fine["path"].str.split("/").str[0] == name).sum()) for name in BASE_SOURCES}
+    counts |= {
+        "not_fine_or_unsure": int(source.isin(BASE_SOURCES).sum() - len(fine)),
+        "duplicates": len(paths) - len(kept),
+    }
+    return sorted(kept), counts

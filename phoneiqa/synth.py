@@ -30,7 +30,6 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 
 from phoneiqa import exposure
-from phoneiqa.judged import is_fine
 from phoneiqa.labels import LABELS
 
 Operation = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -462,33 +461,7 @@ def is_well_exposed(stats: Mapping[str, float]) -> bool:
     return all(lo <= stats[name] <= hi for name, (lo, hi) in WELL_EXPOSED.items())
 
 
-BASE_SOURCES = ("photos", "bsds500", "clive")
-"""Folders of ``../shared/data`` whose judged-fine photos are references (``mefb`` pairs are kept for evaluation)."""
-
-
-def collect_bases(data: Path) -> tuple[list[Path], dict[str, int]]:
-    """The reference photos under ``data`` (``../shared/data``), and how many each source gave or lost.
-
-    A photo is a reference only when a viewer judged it fine in every field and was sure
-    (``judged/labels.csv``, :func:`phoneiqa.judged.is_fine`): a night street, a snow field or a backlit portrait
-    judged fine is a reference like any other, and a photo judged too dark never is.  Photos of
-    ``bsds500/`` already in ``photos/`` (CBSD68 is a subset of BSDS500) are left out.  Sorted paths.
-    """
-    labels = pd.read_csv(data / "judged" / "labels.csv")
-    source = labels["path"].str.split("/").str[0]
-    fine = labels[is_fine(labels) & (labels["sure"] == 1) & source.isin(BASE_SOURCES)]
-    paths = [data / p for p in fine["path"]]
-    known = {_pixel_digest(path) for path in paths if path.parent.name == "photos"}
-    kept = [path for path in paths if path.parent.name == "photos" or _pixel_digest(path) not in known]
-    counts = {name: int((fine["path"].str.split("/").str[0] == name).sum()) for name in BASE_SOURCES}
-    counts |= {
-        "not_fine_or_unsure": int(source.isin(BASE_SOURCES).sum() - len(fine)),
-        "duplicates": len(paths) - len(kept),
-    }
-    return sorted(kept), counts
-
-
-def _pixel_digest(path: Path) -> str:
+def pixel_digest(path: Path) -> str:
     """A digest of a photo's pixels, the same whatever its file format (lossless copies of one photo agree)."""
     image = load_base(path)
     if image.width < image.height:

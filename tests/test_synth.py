@@ -12,12 +12,12 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from phoneiqa.exposure import BOUNDARIES, SPREADS, Measurement, level_of, viewer_levels
+from phoneiqa.judged import collect_bases
 from phoneiqa.labels import LABELS, load_graph, read_labels_csv
 from phoneiqa.synth import (
     OPERATORS,
     STAGES,
     clip_highlights,
-    collect_bases,
     compress_highlights,
     crush_blacks,
     gain,
