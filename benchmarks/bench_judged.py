@@ -50,6 +50,7 @@ import torch
 from bench_exposure import column_features, fit_threshold_rule, photometric_features
 from scipy.stats import spearmanr
 
+from hexgraph import median_levels
 from phoneiqa.encoders import create_encoder
 from phoneiqa.exposure import exposure_stops
 from phoneiqa.features import cached_features
@@ -58,6 +59,7 @@ from phoneiqa.judged import TRAINING_REPEAT, is_fine, read_judged, scene_folds
 from phoneiqa.labels import LABELS, load_spec_dict
 from phoneiqa.model import Model
 from phoneiqa.photometric import FEATURE_NAMES as PHOTOMETRIC_NAMES
+from phoneiqa.photometric import luminance_of_lightness
 from phoneiqa.synth import ladder, load_base
 from phoneiqa.training import OptimConfig, TrainConfig, fit_head, part_columns, recipe_path, validate_issues
 
@@ -84,12 +86,6 @@ TARGETS = {
     "ladders monotone": ">= 0.97",
 }
 """The headline rows and the issue's targets for them."""
-
-
-def luminance_of_lightness(lightness: np.ndarray) -> np.ndarray:
-    """Linear luminance of CIE L* / 100."""
-    f = (100 * lightness + 16) / 116
-    return np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29))
 
 
 LADDER_STEPS = 5
@@ -189,11 +185,6 @@ def peer_levels(files: Sequence[str], cache: Path) -> np.ndarray:
 def expected(p: np.ndarray) -> np.ndarray:
     """``[N, L]`` expected levels of probabilities ``[N, L, K]``."""
     return (p * np.arange(p.shape[-1])).sum(-1)
-
-
-def median(p: np.ndarray) -> np.ndarray:
-    """``[N, L]`` median levels (what the models report: hexgraph.median_levels)."""
-    return (np.cumsum(p[..., ::-1], -1)[..., ::-1][..., 1:] > 0.5).sum(-1)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -323,7 +314,7 @@ def predict_all(
         x = column_features(model.encoder, (start, stop), rows["file"].tolist())
         with torch.no_grad():
             p = model.issue_head.predict(torch.from_numpy(x)).probabilities.numpy()
-        predictions[f"shipped {name} ({args.previous})"] = (median(p), p)
+        predictions[f"shipped {name} ({args.previous})"] = (median_levels(p), p)
 
     y_eval, y_syn = rows[list(LABELS)].to_numpy(), synthetic[list(LABELS)].to_numpy()
     judges = sorted(judged["judge"].unique())
@@ -349,7 +340,7 @@ def predict_all(
             held = (rows["fold"] == fold).to_numpy()
             with torch.no_grad():
                 probs[held] = head.predict(torch.from_numpy(x_eval[held])).probabilities.numpy()
-        predictions[f"new {spec}"] = (median(probs), probs)
+        predictions[f"new {spec}"] = (median_levels(probs), probs)
 
     rule_levels = np.zeros((len(rows), len(LABELS)), dtype=np.int64)
     for fold in range(args.folds):

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from phoneiqa.errors import ImageError
+from phoneiqa.exposure import exposure_stops
 from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
 from phoneiqa.preprocess import load_scaled
@@ -69,8 +70,6 @@ class Assessment:
         ``bright`` and ``dark`` probabilities).  ``None`` for a model without those two labels."""
         if "bright" not in self.probabilities or "dark" not in self.probabilities:
             return None
-        from phoneiqa.exposure import exposure_stops
-
         bright, dark = (np.array([self.probabilities[k]], dtype=np.float64) for k in ("bright", "dark"))
         return float(exposure_stops(bright, dark)[0])
 
