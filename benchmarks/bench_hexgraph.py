@@ -13,12 +13,12 @@ import time
 
 import torch
 
-from hexgraph import HexGraph
+from hexgraph import HexGraph, graph_from_spec, marginals
 from phoneiqa.labels import spec_path
 
 
 def ours(graph: HexGraph, f: torch.Tensor) -> torch.Tensor:
-    return graph.marginals(f)
+    return marginals(graph, f)
 
 
 def dense(states: torch.Tensor):
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.manual_seed(0)
-    graph = HexGraph.from_spec(spec_path("smartphone6"))
+    graph = graph_from_spec(spec_path("smartphone6"))
     f = torch.randn(args.batch, graph.n) * 3
     legal = torch.tensor(graph.legal_states(), dtype=torch.float32)
 

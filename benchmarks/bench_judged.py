@@ -29,9 +29,11 @@ scene tag; photos judged >= 2 from fine found (flagged on that side at any level
 blown; Spearman of the predicted exposure (E[bright] - E[dark] where there are probabilities) against the
 judged one; wrong-way calls (judged too dark and called bright, or the reverse); the calibration curve (mean
 predicted level per known change beside the viewers' mean, from the reported levels and from the expected
-levels); the judged-better capture first in the ``mefb`` pairs whose judged levels differ (fewer expected
-issue levels); ladders (``phoneiqa.synth.ladder``, 5 steps mildest to strongest, on references of every
-fold) whose level on their label never falls; and the issue head's time per photo.
+levels); the trade-off between detection and false alarms when the exposure labels' first level is reported
+from a lower probability than the median (:func:`operating_points`); the judged-better capture first in the
+``mefb`` pairs whose judged levels differ (fewer expected issue levels); ladders (``phoneiqa.synth.ladder``,
+5 steps mildest to strongest, on references of every fold) whose level on their label never falls; and the
+issue head's time per photo.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ BRIGHT, DARK = LABELS.index("bright"), LABELS.index("dark")
 OVER = LABELS.index("overexposed")
 LADDER_BASES_PER_FOLD = 6
 RANK_COSTS = (0.0, 5.0, 10.0, 20.0, 40.0)
+OPERATING_THRESHOLDS = (0.5, 0.4, 0.3, 0.2)
 TARGETS = {
     "fine any": "<= 0.08",
     "fine severe+": "<= 0.02",
@@ -232,6 +235,27 @@ def mefb_pairs(frame: pd.DataFrame, burden: np.ndarray) -> tuple[float, int]:
         n += 1
         hits += 1.0 if burden[better] < burden[worse] else 0.5 if burden[better] == burden[worse] else 0.0
     return hits / max(n, 1), n
+
+
+def operating_points(frame: pd.DataFrame, levels: np.ndarray, p: np.ndarray) -> pd.DataFrame:
+    """Detection against false alarms as the exposure labels' first level is reported from a lower probability:
+    per threshold t, ``dark`` and ``bright`` are raised to at least normal where P(level >= 1) > t (t = 0.5 is
+    the median the heads report)."""
+    fine = is_fine(frame).to_numpy()
+    e = frame["exposure"].to_numpy()
+    rows = {}
+    for t in OPERATING_THRESHOLDS:
+        raised = levels.copy()
+        for j in (DARK, BRIGHT):
+            raised[:, j] = np.maximum(raised[:, j], p[:, j, 1:].sum(-1) > t)
+        rows[t] = {
+            "fine any": (raised[fine] > 0).any(1).mean(),
+            "fine severe+": (raised[fine] >= 2).any(1).mean(),
+            "dark>=2 found": (raised[e <= -2, DARK] > 0).mean(),
+            "bright>=2 found": (raised[e >= 2, BRIGHT] > 0).mean(),
+            "exposure spearman, levels": spearmanr(raised[:, BRIGHT] - raised[:, DARK], e).statistic,
+        }
+    return pd.DataFrame(rows).T.rename_axis("P(>=1) >")
 
 
 def calibration_curve(frame: pd.DataFrame, levels: np.ndarray, exp: np.ndarray | None) -> pd.DataFrame:
@@ -419,7 +443,7 @@ def main() -> None:
     is_c = (rows["kind"] == "calibration").to_numpy()
     is_l = (rows["kind"] == "ladder").to_numpy()
     jframe = rows[is_j].reset_index(drop=True)
-    table, curves = {}, {}
+    table, curves, operating = {}, {}, {}
     for name, (levels, p) in predictions.items():
         exp = expected(p) if p is not None else levels.astype(float)
         signed = exp[:, BRIGHT] - exp[:, DARK]
@@ -431,6 +455,8 @@ def main() -> None:
         m["calibration max error (reported)"] = float((gains["reported"] - gains["viewers"]).abs().max())
         m["calibration max error (expected)"] = float((gains["expected"] - gains["viewers"]).abs().max())
         table[name], curves[name] = m, curve
+        if p is not None:
+            operating[name] = operating_points(jframe, levels[is_j], p[is_j])
 
     fast = Model.load(ROOT / "phoneiqa" / "pretrained" / "default.pt").eval()  # its score: trained on CLIVE alone
     x_fast = cached_features(fast.encoder, [Path(f) for f in rows.loc[is_j, "file"]], desc="fast").numpy()
@@ -478,6 +504,9 @@ def main() -> None:
             merged[f"{name} rep"] = curve["reported"].to_numpy()
             merged[f"{name} exp"] = curve["expected"].to_numpy()
         print(merged.to_string(index=False))
+        for name, points in operating.items():
+            print(f"\n{name}: detection against false alarms, dark and bright reported from P(level >= 1) > t:")
+            print(points.to_string())
     print(
         f"\nbest shot first in the mefb pairs whose judged levels differ, ranking by the fast score less C points per "
         f"expected issue level (phoneiqa.assessment.ISSUE_COST; a pair's key departures cancel), C = {RANK_COSTS}:"

@@ -5,12 +5,14 @@ A subsumption edge ``(parent, child)`` says "child implies parent": a state with
 ``y[a] = y[b] = 1`` is illegal.  Legal states are enumerated per connected component by
 propagation in topological order, so the cost grows with the number of legal states,
 never with ``2 ** n``.
+
+This module knows neither the spec format nor the torch inference: :mod:`hexgraph.spec` builds graphs
+(:func:`~hexgraph.spec.graph_from_spec`) and :mod:`hexgraph.inference` computes on them.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ import numpy as np
 from hexgraph.errors import HexGraphError
 from hexgraph.labels import Edge, OrdinalLabel
 
-if TYPE_CHECKING:  # torch is imported only by the torch inference methods, so numpy-only users never load it
+if TYPE_CHECKING:  # torch is imported only by the methods that build tensors, so numpy-only users never load it
     import torch
     from torch import Tensor
 
@@ -70,8 +72,9 @@ class HexGraph:
     exclusions:
         ``(a, b)`` pairs that may not both be 1.
     labels:
-        Optional ordinal labels over the nodes (see :meth:`from_spec`), which enable
-        :meth:`level_probabilities`, :meth:`levels` and :meth:`encode_levels`.
+        Optional ordinal labels over the nodes (see :func:`hexgraph.spec.graph_from_spec`), which enable
+        :func:`hexgraph.inference.level_probabilities`, :meth:`predict_levels`, :meth:`levels` and
+        :meth:`encode_levels`.
     max_states:
         Largest number of legal states one connected component may have before
         enumeration is refused with :class:`HexGraphError`.
@@ -103,17 +106,6 @@ class HexGraph:
         _check_labels(self)
         self._tensor_cache: dict[object, object] = {}
 
-    @classmethod
-    def from_spec(cls, spec: str | os.PathLike | Mapping, *, max_states: int = DEFAULT_MAX_STATES) -> HexGraph:
-        """Build an ordinal HEX graph from a spec file or dict in the seed format.
-
-        See :func:`hexgraph.spec.parse_spec` for the format.
-        """
-        from hexgraph.spec import parse_spec
-
-        names, subsumptions, exclusions, labels = parse_spec(spec)
-        return cls(names, subsumptions, exclusions, labels=labels, max_states=max_states)
-
     @property
     def n(self) -> int:
         """Number of binary nodes."""
@@ -131,42 +123,11 @@ class HexGraph:
             f"states={self.num_states})"
         )
 
-    # --------------------------------------------------------------- inference
-    def log_partition(self, f: Tensor) -> Tensor:
-        """``log Z`` over legal states for potentials ``f`` of shape ``[B, n]``; returns ``[B]``."""
-        from hexgraph import inference
-
-        return inference.log_partition(self, f)
-
-    def marginals(self, f: Tensor) -> Tensor:
-        """``P(y_i = 1)`` for every node, ``[B, n]``."""
-        from hexgraph import inference
-
-        return inference.marginals(self, f)
-
-    def log_likelihood(self, f: Tensor, y: Tensor) -> Tensor:
-        """``log P(y)`` of legal 0/1 targets ``y`` (``[B, n]``); returns ``[B]``."""
-        from hexgraph import inference
-
-        return inference.log_likelihood(self, f, y)
-
-    def map_state(self, f: Tensor) -> Tensor:
-        """The most probable legal state, ``[B, n]`` of 0/1 in ``f``'s dtype."""
-        from hexgraph import inference
-
-        return inference.map_state(self, f)
-
-    def level_probabilities(self, f: Tensor) -> Tensor:
-        """Exact ``P(level = k)`` per ordinal label, ``[B, L, K]``."""
-        from hexgraph import inference
-
-        self._require_labels()
-        return inference.level_probabilities(self, f)
-
+    # ------------------------ numpy inference, levels, tensors for hexgraph.inference
     def predict_levels(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inference in numpy alone, for deployment without torch: for potentials ``f`` ``[B, n]``, the
-        exact level probabilities ``[B, L, K]`` (as :meth:`level_probabilities`) and the levels ``[B, L]``
-        of the most probable legal state (as ``levels(map_state(f))``), both float64 / int64."""
+        exact level probabilities ``[B, L, K]`` (as :func:`hexgraph.inference.level_probabilities`) and the levels
+        ``[B, L]`` of the most probable legal state (as ``levels(map_state(graph, f))``), both float64 / int64."""
         self._require_labels()
         f = np.asarray(f, dtype=np.float64)
         if f.ndim != 2 or f.shape[1] != self.n:
@@ -190,28 +151,33 @@ class HexGraph:
         state = torch.as_tensor(state)
         return torch.stack([state[:, list(lab.nodes)].to(torch.int64).sum(dim=1) for lab in self.labels], dim=1)
 
-    def encode_levels(self, levels: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-        """0/1 node states ``[B, n]`` (float32 unless ``dtype``) for integer levels ``[B, L]`` (the inverse of
-        :meth:`levels`)."""
-        import torch
-
+    def encode_levels_numpy(self, levels: np.ndarray) -> np.ndarray:
+        """0/1 node states ``[B, n]`` (bool) for integer levels ``[B, L]``, in numpy alone: node ``k`` of a label
+        is set when its level exceeds ``k`` (the inverse of :meth:`levels`)."""
         self._require_labels()
-        dtype = dtype or torch.float32
-        levels = torch.as_tensor(levels)
-        if levels.dim() != 2 or levels.shape[1] != len(self.labels):
+        levels = np.asarray(levels)
+        if levels.ndim != 2 or levels.shape[1] != len(self.labels):
             raise ValueError(f"levels must have shape [B, {len(self.labels)}], got {tuple(levels.shape)}")
-        out = torch.zeros(levels.shape[0], self.n, dtype=dtype, device=levels.device)
+        out = np.zeros((levels.shape[0], self.n), dtype=bool)
         for j, lab in enumerate(self.labels):
             col = levels[:, j]
-            if bool(((col < 0) | (col >= lab.num_levels)).any()):
+            if ((col < 0) | (col >= lab.num_levels)).any():
                 raise ValueError(f"levels of {lab.key!r} must lie in 0..{lab.num_levels - 1}")
             for k, node in enumerate(lab.nodes):
-                out[:, node] = (col > k).to(dtype)
+                out[:, node] = col > k
         return out
+
+    def encode_levels(self, levels: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """:meth:`encode_levels_numpy` as a tensor on ``levels``' device, float32 unless ``dtype``."""
+        import torch
+
+        levels = torch.as_tensor(levels)
+        states = self.encode_levels_numpy(levels.detach().cpu().numpy())
+        return torch.from_numpy(states).to(device=levels.device, dtype=dtype or torch.float32)
 
     def _require_labels(self) -> None:
         if not self.labels:
-            raise HexGraphError("this graph has no ordinal labels; build it with HexGraph.from_spec")
+            raise HexGraphError("this graph has no ordinal labels; build it with hexgraph.graph_from_spec")
 
     def component_tensors(self, device: torch.device, dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
         """Per component, its node indices and ``[S_c, n_c]`` states on ``device``, cached."""
@@ -239,6 +205,7 @@ class HexGraph:
         """Per ordinal label, its component index and a ``[S_c, K]`` one-hot of each state's level."""
         import torch
 
+        self._require_labels()
         key = ("levels", torch.device(device), dtype)
         if key not in self._tensor_cache:
             self._tensor_cache[key] = [

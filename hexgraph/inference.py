@@ -4,17 +4,21 @@
 factors over connected components, so each component contributes one log-sum-exp over
 its own legal states; every function here is batched over the first dimension, works on
 any device and dtype, and is differentiable by autograd.
+
+>>> import torch
+>>> from hexgraph import HexGraph, marginals
+>>> g = HexGraph(["animal", "dog", "cat"], subsumptions=[("animal", "dog"), ("animal", "cat")],
+...              exclusions=[("dog", "cat")])
+>>> marginals(g, torch.zeros(1, 3)).tolist()  # 4 legal states: {}, {animal}, {animal, dog}, {animal, cat}
+[[0.75, 0.25, 0.25]]
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from hexgraph.graph import HexGraph
+from hexgraph.graph import HexGraph
 
 
 def _check_potentials(graph: HexGraph, f: Tensor) -> None:
@@ -78,7 +82,9 @@ def level_probabilities(graph: HexGraph, f: Tensor) -> Tensor:
 
     Summed exactly over the legal states of the label's component, so entries are
     non-negative and each row sums to 1; labels with fewer than K levels are padded with 0.
+    The graph needs ordinal labels (built by :func:`hexgraph.spec.graph_from_spec`).
     """
+    onehots = graph.level_tensors(f.device, f.dtype)  # first: a graph without labels is refused before f is checked
     logps = component_log_probs(graph, f)
-    rows = [logps[comp].exp() @ onehot for comp, onehot in graph.level_tensors(f.device, f.dtype)]
+    rows = [logps[comp].exp() @ onehot for comp, onehot in onehots]
     return torch.stack(rows, dim=1)

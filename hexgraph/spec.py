@@ -16,7 +16,8 @@ A spec is a JSON object (or file) with
 ``level_names`` (optional, top level)
     Default level names for labels that give none (else ``"0" ... "K-1"``).
 
-Labels may be referred to by their ``label`` or their ``key``.
+Labels may be referred to by their ``label`` or their ``key``.  :func:`graph_from_spec` builds the
+:class:`~hexgraph.graph.HexGraph` of a spec; :func:`parse_spec` gives its parts.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hexgraph.errors import HexGraphError
+from hexgraph.graph import DEFAULT_MAX_STATES, HexGraph
 from hexgraph.labels import Edge, OrdinalLabel
 
 
@@ -43,6 +45,15 @@ def load_spec(spec: str | os.PathLike | Mapping) -> dict[str, Any]:
         raise HexGraphError(f"cannot read spec {path}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise HexGraphError(f"spec {path} is not valid JSON: {exc}") from exc
+
+
+def graph_from_spec(spec: str | os.PathLike | Mapping, *, max_states: int = DEFAULT_MAX_STATES) -> HexGraph:
+    """The ordinal HEX graph of a spec file or dict in the seed format (see :func:`parse_spec`).
+
+    ``max_states`` is passed to :class:`~hexgraph.graph.HexGraph`.
+    """
+    names, subsumptions, exclusions, labels = parse_spec(spec)
+    return HexGraph(names, subsumptions, exclusions, labels=labels, max_states=max_states)
 
 
 def parse_spec(

@@ -11,7 +11,14 @@ from typing import Any
 from phoneiqa.assess import assess
 from phoneiqa.assessment import Assessment, Assessor
 from phoneiqa.audit import audit
-from phoneiqa.errors import ConfigError, DataFormatError, ImageError, ModelNotFoundError, PhoneIQAError
+from phoneiqa.errors import (
+    ConfigError,
+    DataFormatError,
+    ImageError,
+    ModelNotFoundError,
+    ParameterError,
+    PhoneIQAError,
+)
 from phoneiqa.extras import MissingExtraError, needs_extras
 from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
 from phoneiqa.loading import list_models, load
@@ -56,6 +63,7 @@ __all__ = [
     "ModelConfig",
     "ModelNotFoundError",
     "OptimConfig",
+    "ParameterError",
     "PhoneIQAError",
     "RankedShot",
     "TrainConfig",

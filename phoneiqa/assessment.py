@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from phoneiqa.errors import ImageError
+from phoneiqa.errors import DataFormatError, ImageError, ParameterError, check_count
 from phoneiqa.exposure import exposure_stops
 from phoneiqa.image import ImageInput, describe
 from phoneiqa.labels import LEVELS
@@ -36,25 +36,45 @@ class Assessment:
     (:func:`hexgraph.median_levels`), always a legal combination, so never bright and dark at once.
     ``probabilities``: label key -> the exact probabilities of levels 0..3, summing to 1.
     ``explanation``: where the exposure problems are (:class:`phoneiqa.explain.Explanation`), when
-    assessed with ``explain=True``; see :meth:`overlay`.
+    assessed with ``explain=True``; see :meth:`overlay`.  ``exposure_shares``: then also each map's
+    share of the frame (:attr:`phoneiqa.explain.Explanation.shares`), which, unlike the maps, survives
+    :meth:`to_dict` and :meth:`from_dict`.  Neither takes part in ``==``: they describe the photo, not the verdict.
     """
 
     score: float | None
     issues: dict[str, int]
     probabilities: dict[str, list[float]]
     explanation: Explanation | None = field(default=None, compare=False, repr=False)
+    exposure_shares: dict[str, float] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain JSON-able dict with the three fields (and ``exposure_shares``, the share of the frame
-        each exposure map marks, when explained)."""
+        """A plain JSON-able dict with ``score``, ``issues`` and ``probabilities`` (and ``exposure_shares``
+        when explained); :meth:`from_dict` is its inverse."""
         out: dict[str, Any] = {
             "score": self.score,
             "issues": dict(self.issues),
             "probabilities": {k: list(v) for k, v in self.probabilities.items()},
         }
-        if self.explanation is not None:
-            out["exposure_shares"] = self.explanation.shares
+        if self.exposure_shares is not None:
+            out["exposure_shares"] = dict(self.exposure_shares)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Assessment:
+        """The assessment :meth:`to_dict` made ``data`` of (read back from JSON, a cache or another process);
+        the exposure maps themselves are not in it.  :class:`DataFormatError` names a missing or unknown key."""
+        keys = set(data)
+        if missing := {"score", "issues", "probabilities"} - keys:
+            raise DataFormatError(f"an assessment needs {', '.join(sorted(missing))}; got {', '.join(sorted(keys))}")
+        if unknown := keys - {"score", "issues", "probabilities", "exposure_shares"}:
+            raise DataFormatError(f"unknown assessment key(s) {', '.join(sorted(unknown))}")
+        shares = data.get("exposure_shares")
+        return cls(
+            score=None if data["score"] is None else float(data["score"]),
+            issues={k: int(v) for k, v in data["issues"].items()},
+            probabilities={k: [float(p) for p in v] for k, v in data["probabilities"].items()},
+            exposure_shares=None if shares is None else {k: float(v) for k, v in shares.items()},
+        )
 
     def overlay(self, legend: bool = True) -> Image.Image:
         """The exposure maps over the photo, for the issues this assessment flags, with a legend
@@ -154,7 +174,8 @@ def assess_batches(
     ``errors``: see :data:`ERRORS` (a single input always raises).
     """
     if errors not in ERRORS:
-        raise ValueError(f"errors must be one of {', '.join(ERRORS)}, got {errors!r}")
+        raise ParameterError(f"errors must be one of {', '.join(ERRORS)}, got {errors!r}")
+    check_count("batch_size", batch_size, 1)
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
     results: list[Assessment | ImageError] = []
@@ -255,6 +276,6 @@ class Assessor(ABC):
 
         def run(batch: list[tuple[Any, Explanation]]) -> list[Assessment]:
             done = self.run([prepared for prepared, _ in batch])
-            return [replace(a, explanation=e) for a, (_, e) in zip(done, batch, strict=True)]
+            return [replace(a, explanation=e, exposure_shares=e.shares) for a, (_, e) in zip(done, batch, strict=True)]
 
         return assess_batches(images, batch_size, decode_and_explain, run, errors)

@@ -21,6 +21,7 @@ from phoneiqa.audit_pipeline import (
     DEFAULT_BATCH_SIZE,
     AuditTable,
     assess_files,
+    complete_files,
     discover,
     make_table,
     model_id,
@@ -29,7 +30,7 @@ from phoneiqa.audit_pipeline import (
     to_assess,
     with_bursts,
 )
-from phoneiqa.errors import ConfigError
+from phoneiqa.errors import ConfigError, ParameterError, check_count, did_you_mean
 from phoneiqa.loading import load
 
 EXECUTORS = ("local", "ray")
@@ -65,9 +66,10 @@ def audit(
     probability that the issue is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of
     small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`); ``explain`` adds an ``overlay``
     column: for each photo with a flagged issue, a small JPEG of its exposure maps
-    (:mod:`phoneiqa.explain`), ``None`` for the others; ``groups`` adds ``group`` and ``rank_in_group``:
-    bursts and near-repeats of one scene taken close together, each ranked as :func:`phoneiqa.rank`
-    ranks shots (:mod:`phoneiqa.groups`).  ``table.to_pandas()`` gives a DataFrame (the ``pandas``
+    (:mod:`phoneiqa.explain`), ``None`` for the others; ``groups`` adds ``group``, ``group_sure`` and
+    ``rank_in_group``: bursts and near-repeats of one scene taken close together, each ranked as
+    :func:`phoneiqa.rank` ranks shots, and whether the group is sure to be one scene (else its photos are only
+    similar; :mod:`phoneiqa.groups`).  ``table.to_pandas()`` gives a DataFrame (the ``pandas``
     extra).  The ``thumbnail`` and ``overlay`` columns hold every photo's JPEG; :func:`audited` reads
     them one at a time instead, for the reports of large libraries.
 
@@ -106,7 +108,11 @@ def audited(
     result cache when it is asked for (:class:`~phoneiqa.audit_cache.StoredImages`; a temporary cache,
     deleted on leaving, with ``cache=False``), so that they are never all in memory at once."""
     if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        hint = did_you_mean(executor, EXECUTORS)
+        raise ParameterError(f"unknown executor {executor!r}{hint}; choose from {', '.join(EXECUTORS)}")
+    check_count("batch_size", batch_size, 1)
+    check_count("workers", workers, 0, optional=True)
+    check_count("concurrency", concurrency, 1, optional=True)
     if executor == "ray":
         if cache or workers is not None:
             raise ConfigError("the Ray executor has neither a result cache nor local workers; drop cache and workers")
@@ -122,21 +128,19 @@ def audited(
     if concurrency is not None:
         raise ConfigError("concurrency (model replicas) is an option of the Ray executor; the local one has workers")
     cache = True if cache is None else cache  # the local executor's default
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if workers is not None and workers < 0:
-        raise ValueError(f"workers must be 0 or more, got {workers}")
     start = time.perf_counter()
     entries, errors = discover(paths)
     identity = model_id(model)
-    with open_store(cache, identity + ("+explain" if explain else "")) as store:  # explained rows keep their overlays
-        todo = to_assess(entries, errors, store, thumbnails)
+    with open_store(cache, identity) as store:
+        todo, incomplete = to_assess(entries, errors, store, thumbnails, explain)
         from_cache = len(entries) - len(errors) - len(todo)
         labels = None
-        if todo:
+        if todo or incomplete:
             runner = load(model, backend=backend)
             labels = runner.labels
             errors.update(assess_files(runner, todo, store, thumbnails, workers, batch_size, progress, explain))
+            previews = (thumbnails, explain)
+            errors.update(complete_files(incomplete, store, runner.short_side, previews, workers, batch_size, progress))
             del runner  # the model's memory is let go before the table is read back
         counts = {"model": identity, "from_cache": from_cache, "started": start}
         outcomes = stored_outcomes(store, entries, errors)

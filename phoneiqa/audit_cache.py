@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from phoneiqa.assessment import Assessment
+from phoneiqa.errors import ConfigError
 from phoneiqa.groups import SIGNATURE_SIDE
 
 SCHEMA = """
@@ -37,10 +38,11 @@ CREATE TABLE IF NOT EXISTS results (
     taken REAL,
     signature BLOB,
     exposure REAL,
+    explained INTEGER,
     PRIMARY KEY (model, path)
 )
 """
-ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB", "exposure": "REAL"}
+ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB", "exposure": "REAL", "explained": "INTEGER"}
 """Columns a cache written by an earlier version lacks, added when it is opened."""
 IMAGE_COLUMNS = ("thumbnail", "overlay")
 """The columns of JPEGs: the photo's thumbnail, its exposure-map overlay."""
@@ -60,8 +62,9 @@ class FileKey:
 @dataclass(frozen=True, eq=False)
 class Outcome:
     """What became of one file in an audit: its assessment with, when they were made, the photo's JPEG
-    thumbnail and exposure-map overlay, its capture time, its burst signature (``uint8[256]``) and its key
-    in stops (:mod:`phoneiqa.groups`); or, for a file that could not be assessed, the reason (``error``), which
+    thumbnail and exposure-map overlay, its capture time, its burst signature (``uint8[1024]``) and its key
+    in stops (:mod:`phoneiqa.groups`), and whether its exposure maps were drawn (``explained``: then a missing
+    overlay means nothing was flagged); or, for a file that could not be assessed, the reason (``error``), which
     is never cached."""
 
     assessment: Assessment | None = None
@@ -71,6 +74,7 @@ class Outcome:
     taken: float | None = None
     signature: np.ndarray | None = None
     exposure: float | None = None
+    explained: bool = False
 
 
 class ResultCache:
@@ -79,30 +83,45 @@ class ResultCache:
     def __init__(self, path: str | os.PathLike, model_id: str) -> None:
         self.path = Path(path)
         self.model_id = model_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"{self.path}: cannot be the audit's result cache ({exc}); choose another one") from exc
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
         for name, kind in ADDED_COLUMNS.items():
             if name not in columns:
                 self.db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         self.db.commit()
 
-    def current(self, keys: Sequence[FileKey], thumbnails: bool) -> set[str]:
-        """The paths of those ``keys`` whose stored result is current: the file unchanged (same size and mtime),
-        the result with its burst signature and, when ``thumbnails``, with its thumbnail."""
+    def current(self, keys: Sequence[FileKey]) -> set[str]:
+        """The paths of those ``keys`` whose stored result is current: the file unchanged (same size and mtime).
+        Whatever report options made it, a result is reused; what it lacks is told by :meth:`lacking`."""
         found: set[str] = set()
-        wanted = " AND thumbnail IS NOT NULL" if thumbnails else ""
         for chunk in _chunks(keys):
             by_path = {k.path: k for k in chunk}
             rows = self.db.execute(
-                f"SELECT path, size, mtime_ns FROM results WHERE model = ? AND path IN ({_marks(by_path)}) "
-                f"AND signature IS NOT NULL{wanted}",
+                f"SELECT path, size, mtime_ns FROM results WHERE model = ? AND path IN ({_marks(by_path)})",
                 [self.model_id, *by_path],
             )
             found.update(path for path, size, mtime_ns in rows if by_path[path] == FileKey(path, size, mtime_ns))
+        return found
+
+    def lacking(self, paths: Sequence[str], thumbnails: bool, explained: bool) -> set[str]:
+        """Those of the stored files at ``paths`` whose row lacks what a report needs: its burst signature (or
+        one of an earlier format), its thumbnail when ``thumbnails``, its exposure maps when ``explained``."""
+        wanted = [f"signature IS NULL OR length(signature) != {SIGNATURE_SIDE**2}"]
+        wanted += ["thumbnail IS NULL"] * thumbnails + ["explained IS NOT 1"] * explained
+        found: set[str] = set()
+        for chunk in _chunks(paths):
+            rows = self.db.execute(
+                f"SELECT path FROM results WHERE model = ? AND path IN ({_marks(chunk)}) AND ({' OR '.join(wanted)})",
+                [self.model_id, *chunk],
+            )
+            found.update(path for (path,) in rows)
         return found
 
     def get(self, paths: Sequence[str]) -> dict[str, Assessment]:
@@ -113,13 +132,13 @@ class ResultCache:
                 f"SELECT path, result FROM results WHERE model = ? AND path IN ({_marks(chunk)})",
                 [self.model_id, *chunk],
             )
-            found.update((path, Assessment(**json.loads(result))) for path, result in rows)
+            found.update((path, Assessment.from_dict(json.loads(result))) for path, result in rows)
         return found
 
     def shots(self, paths: Sequence[str]) -> tuple[list[float | None], list[float | None], np.ndarray]:
         """What grouping and ranking bursts need of the stored files at ``paths``, in their order: capture times
         and keys in stops (``None`` where unknown: a time the file does not say, a key an earlier version did
-        not store) and burst signatures (``uint8[len(paths), 256]``)."""
+        not store) and burst signatures (``uint8[len(paths), 1024]``, :func:`phoneiqa.groups.signature`)."""
         taken: list[float | None] = []
         exposures: list[float | None] = []
         signatures = np.empty((len(paths), SIGNATURE_SIDE**2), dtype=np.uint8)
@@ -158,6 +177,7 @@ class ResultCache:
                 o.taken,
                 None if o.signature is None else o.signature.tobytes(),
                 o.exposure,
+                int(o.explained),
             )
             for k, o in items
             if o.assessment is not None
@@ -165,7 +185,33 @@ class ResultCache:
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO results (model, path, size, mtime_ns, result, thumbnail, overlay, taken, "
-                "signature, exposure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "signature, exposure, explained) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def complete(self, items: Iterable[tuple[FileKey, Outcome]]) -> None:
+        """Add what the outcomes bring (thumbnail, exposure maps, signature, time, key) to the stored results of
+        those files, where the file is still the version stored; their assessments stay as they are."""
+        rows = [
+            (
+                o.thumbnail,
+                o.overlay,
+                int(o.explained),
+                o.taken,
+                None if o.signature is None else o.signature.tobytes(),
+                o.exposure,
+                self.model_id,
+                k.path,
+                k.size,
+                k.mtime_ns,
+            )
+            for k, o in items
+        ]
+        with self.db:
+            self.db.executemany(
+                "UPDATE results SET thumbnail = coalesce(?1, thumbnail), overlay = CASE WHEN ?3 THEN ?2 ELSE overlay "
+                "END, explained = max(coalesce(explained, 0), ?3), taken = ?4, signature = ?5, exposure = ?6 "
+                "WHERE model = ?7 AND path = ?8 AND size = ?9 AND mtime_ns = ?10",
                 rows,
             )
 

@@ -68,7 +68,7 @@ OVERLAY_SIZE = 240
 """Long side of the exposure-map overlays of an audit's HTML report."""
 DEFAULT_BATCH_SIZE = 8
 """Photos per model call and per cache commit (at most this many are lost to a kill)."""
-BURST_COLUMNS = ("group", "rank_in_group")
+BURST_COLUMNS = ("group", "group_sure", "rank_in_group")
 """The columns :func:`with_bursts` adds, last."""
 NOT_STORED = "its result is missing from the result cache (changed by another process?): audit again"
 """The error of an assessed file whose result could not be read back."""
@@ -97,7 +97,8 @@ class Preview:
     def outcome(self, assessment: Assessment) -> Outcome:
         """The outcome of the assessed photo."""
         overlay = self.overlay(assessment)
-        return Outcome(assessment, self.thumbnail, "", overlay, self.taken, self.signature, self.exposure)
+        explained = self.maps is not None
+        return Outcome(assessment, self.thumbnail, "", overlay, self.taken, self.signature, self.exposure, explained)
 
     def overlay(self, assessment: Assessment) -> bytes | None:
         """A JPEG of the maps of the issues ``assessment`` flags (with a legend); ``None`` when it flags none."""
@@ -272,16 +273,22 @@ def open_store(cache: bool | str | os.PathLike, identity: str) -> Iterator[Resul
             yield store
 
 
-def to_assess(entries: Sequence[Entry], errors: dict[str, str], store: ResultCache, thumbnails: bool) -> list[Entry]:
-    """The entries whose result ``store`` lacks or has only for an earlier version of the file (or without
-    the ``thumbnails`` asked for), looked up :data:`~phoneiqa.audit_cache.CHUNK` at a time; files that
-    cannot be read get their reason in ``errors``."""
+def to_assess(
+    entries: Sequence[Entry], errors: dict[str, str], store: ResultCache, thumbnails: bool, explain: bool
+) -> tuple[list[Entry], list[Entry]]:
+    """The entries whose result ``store`` lacks or has only for an earlier version of the file (to assess),
+    and those whose current result lacks what this run's reports need (to complete: thumbnails, exposure maps,
+    burst signatures; :meth:`~phoneiqa.audit_cache.ResultCache.lacking`), looked up
+    :data:`~phoneiqa.audit_cache.CHUNK` at a time; files that cannot be read get their reason in ``errors``."""
     todo: list[Entry] = []
+    incomplete: list[Entry] = []
     keyed = file_keys(entries, errors)
     while chunk := list(itertools.islice(keyed, CHUNK)):
-        current = store.current([key for _, key in chunk], thumbnails)
+        current = store.current([key for _, key in chunk])
+        lacking = store.lacking(sorted(current), thumbnails, explain)
         todo += [entry for entry, key in chunk if key.path not in current]
-    return todo
+        incomplete += [entry for entry, key in chunk if key.path in lacking]
+    return todo, incomplete
 
 
 def assess_files(
@@ -314,6 +321,45 @@ def assess_files(
             yield from _finish_batch(runner, batch, store, bar)
     finally:
         bar.close()
+
+
+def complete_files(
+    todo: Sequence[Entry],
+    store: ResultCache,
+    short_side: int,
+    previews: tuple[bool, bool],
+    workers: int | None,
+    batch_size: int,
+    progress: bool | None,
+) -> Iterator[tuple[str, str]]:
+    """Decode ``todo`` (photos whose stored result is current) again, only to add what a report needs to their
+    rows (``previews``: thumbnails, exposure maps drawn for the stored levels; and the burst signature); the
+    model is not run.  Yields the path and the reason of each file that can no longer be decoded."""
+    bar = progress_bar(len(todo), "previews", enabled=progress)
+    batch: list[tuple[FileKey, Preview]] = []
+    try:
+        for path, key, _, preview, error in _decoded(todo, short_side, previews, _no_input, workers, batch_size):
+            bar.update(1)
+            if error:
+                yield path, error
+                continue
+            batch.append((key, preview))
+            if len(batch) == batch_size:
+                _complete_batch(store, batch)
+                batch = []
+        _complete_batch(store, batch)
+    finally:
+        bar.close()
+
+
+def _complete_batch(store: ResultCache, batch: list[tuple[FileKey, Preview]]) -> None:
+    stored = store.get([key.path for key, _ in batch])
+    store.complete((key, preview.outcome(stored[key.path])) for key, preview in batch if key.path in stored)
+
+
+def _no_input(image: Image.Image) -> None:
+    """The model input of a photo that is decoded only for its previews: none."""
+    return None
 
 
 def _finish_batch(runner: Assessor, batch: list, store: ResultCache, bar: Any) -> Iterator[tuple[str, str]]:
@@ -413,11 +459,13 @@ class AuditTable:
     the file was assessed: :meth:`failed` is the one definition of a failure); with probabilities,
     ``p_<label>`` = P(level >= normal); with thumbnails, ``thumbnail`` (JPEG bytes); when explained,
     ``overlay`` (a JPEG of the exposure maps of a flagged photo, else ``None``); with groups, ``group``
-    (the burst or near-repeat the photo belongs to, numbered from 1; ``None`` for a photo on its own)
-    and ``rank_in_group`` (1 = the best shot of its group).  ``table["score"]``
+    (the burst or near-repeat the photo belongs to, numbered from 1; ``None`` for a photo on its own),
+    ``group_sure`` (whether its group is sure to be one scene, :class:`phoneiqa.groups.Group`; else its photos
+    are only similar) and ``rank_in_group`` (1 = the best shot of its group).  ``table["score"]``
     is a column as a list, :meth:`rows` the rows as dicts, :meth:`to_pandas` a DataFrame (needs the
     ``pandas`` extra).  ``attrs``: the model id and the counts (assessed, from the cache, failed, seconds;
-    with groups, ``groups`` and ``removable``: the photos of groups that are not their group's best).
+    with groups, ``groups``, ``sure_groups`` and ``removable``: the photos of sure groups that are not their
+    group's best).
     """
 
     data: dict[str, list[Any]]
@@ -457,7 +505,8 @@ class AuditTable:
     def to_pandas(self) -> pd.DataFrame:
         """The table as a pandas DataFrame (levels as nullable ``Int64``, ``attrs`` copied)."""
         pd = require("pandas", "AuditTable.to_pandas")
-        dtypes = {"score": "float64", **dict.fromkeys([*self.labels, "group", "rank_in_group"], "Int64")}
+        dtypes = {"score": "float64", "group_sure": "boolean"}
+        dtypes.update(dict.fromkeys([*self.labels, "group", "rank_in_group"], "Int64"))
         dtypes.update({c: "float64" for c in self.columns if c.startswith("p_")})
         frame = pd.DataFrame({c: pd.Series(v, dtype=dtypes.get(c, object)) for c, v in self.data.items()})
         frame.attrs.update(self.attrs)
@@ -529,25 +578,29 @@ def stored_outcomes(store: ResultCache, entries: Sequence[Entry], errors: Mappin
 
 
 def with_bursts(table: AuditTable, store: ResultCache) -> AuditTable:
-    """``table`` with the ``group`` and ``rank_in_group`` columns (``None`` outside groups) and the ``groups``
-    and ``removable`` counts: its assessed photos grouped (:func:`phoneiqa.groups.find_groups`) by their capture
-    times and signatures in ``store``, each group ranked by :func:`phoneiqa.assessment.rank_order` (its
-    members' assessments read back from ``store``)."""
+    """``table`` with the :data:`BURST_COLUMNS` (``None`` outside groups) and the ``groups``, ``sure_groups``
+    and ``removable`` counts (the shots of sure groups other than their best): its assessed photos grouped
+    (:func:`phoneiqa.groups.find_groups`) by their capture times and signatures in ``store``, each group
+    ranked by :func:`phoneiqa.assessment.rank_order` (its members' assessments read back from ``store``)."""
     assessed = [i for i, bad in enumerate(table.failed()) if not bad]
     paths = [table["path"][i] for i in assessed]
     keys = [os.path.abspath(p) for p in paths]
     group: list[int | None] = [None] * len(table)
+    sure: list[bool | None] = [None] * len(table)
     rank: list[int | None] = [None] * len(table)
     taken, exposures, signatures = store.shots(keys)
-    for number, members in enumerate(find_groups(paths, taken, signatures), 1):
+    found = find_groups(paths, taken, signatures)
+    for number, burst_group in enumerate(found, 1):
+        members = burst_group.members
         stored = store.get([keys[k] for k in members])
         shots = [stored[keys[m]] for m in members]
         burst = [exposures[m] for m in members]
         for place, k in enumerate(rank_order(shots, None if None in burst else burst), 1):
-            group[assessed[members[k]]], rank[assessed[members[k]]] = number, place
-    in_groups = [g for g in group if g is not None]
-    attrs = {**table.attrs, "groups": len(set(in_groups)), "removable": len(in_groups) - len(set(in_groups))}
-    return AuditTable({**table.data, **dict(zip(BURST_COLUMNS, (group, rank), strict=True))}, attrs)
+            row = assessed[members[k]]
+            group[row], sure[row], rank[row] = number, burst_group.sure, place
+    removable = sum(len(g.members) - 1 for g in found if g.sure)
+    attrs = {**table.attrs, "groups": len(found), "sure_groups": sum(g.sure for g in found), "removable": removable}
+    return AuditTable({**table.data, **dict(zip(BURST_COLUMNS, (group, sure, rank), strict=True))}, attrs)
 
 
 def _number(value: float | None) -> float | None:
@@ -617,8 +670,9 @@ def summarize(table: AuditTable, max_failures: int = 10) -> str:
             lines.append(f"  {lo:>3}-{lo + 10:<3} {count:>6} {bar}")
     if "groups" in attrs:
         lines.append(
-            f"bursts and near-repeats: {attrs['groups']} groups; {attrs['removable']} photos could be removed "
-            "(all but each group's best shot, rank_in_group 1)"
+            f"bursts and near-repeats: {attrs['sure_groups']} groups of one scene, "
+            f"{attrs['groups'] - attrs['sure_groups']} of similar photos; {attrs['removable']} photos could be "
+            "removed (all but the best shot of each group of one scene, rank_in_group 1, group_sure)"
         )
     if failed:
         lines.append(f"failed ({len(failed)}):")

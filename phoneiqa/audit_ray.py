@@ -40,6 +40,7 @@ from phoneiqa.audit_pipeline import (
     make_table,
     model_id,
 )
+from phoneiqa.errors import check_count
 from phoneiqa.extras import require
 from phoneiqa.loading import BACKENDS, PRETRAINED
 
@@ -73,8 +74,7 @@ def audit_ray(
     require("ray.data", "the Ray audit")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if concurrency is not None and concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    check_count("concurrency", concurrency, 1, optional=True)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def audit_ray(
                 outcome = (
                     Outcome(error=str(error))
                     if error
-                    else Outcome(Assessment(**json.loads(result)), bytes(thumb) if thumbnails else None)
+                    else Outcome(Assessment.from_dict(json.loads(result)), bytes(thumb) if thumbnails else None)
                 )
                 outcomes.update(dict.fromkeys(found, outcome))
         for found in by_absolute.values():

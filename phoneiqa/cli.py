@@ -8,13 +8,52 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from phoneiqa.errors import PhoneIQAError
+from phoneiqa.errors import ConfigError, PhoneIQAError
 from phoneiqa.explain import MAPS
 from phoneiqa.extras import needs_extras
 
 Command = Callable[[argparse.Namespace], int]
+EXIT_CODES = {
+    0: "every photo assessed",
+    1: "some files could not be read (each named on stderr)",
+    2: "usage or configuration error (one line: phoneiqa <command>: error: ...)",
+    130: "interrupted",
+}
+"""What the ``phoneiqa`` command's exit code says (the README's table)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, ``phoneiqa <command>: error: …``, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum`` (:func:`phoneiqa.errors.check_count`)."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.lstrip("-").isdigit() else None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _suffix(*suffixes: str) -> Callable[[str], str]:
+    """An argparse type: a file name ending in one of ``suffixes`` (any case)."""
+
+    def parse(text: str) -> str:
+        if Path(text).suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(f"must end in {', '.join(suffixes)}, got {text!r}")
+        return text
+
+    return parse
+
+
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str, str | None]] = {}
 
 
@@ -56,7 +95,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", default="smartphone6", help="shipped spec name or JSON path")
 
 
-@command("validate", "validate a training label CSV", _validate_args, extra="train")
+@command("validate", "validate a training label CSV", _validate_args, extra="pandas")
 def _validate(args: argparse.Namespace) -> int:
     from phoneiqa.labels import read_labels_csv
 
@@ -81,7 +120,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", help="encoder name, e.g. effnet-lite0 or effnet-lite2+photometric")
     p.add_argument("--score-head", help="a registered score head (phoneiqa.list_heads()) or 'none'")
     p.add_argument("--issue-head", help="a registered issue head (phoneiqa.list_heads()) or 'none'")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=_count(1))
     p.add_argument("--seed", type=int)
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a --csv column")
     p.add_argument("--ignore", action="append", default=[], metavar="COLUMN", help="drop a column of the --csv files")
@@ -95,7 +134,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_json(args.config, data={"train": []})
     model, data = cfg.model, cfg.data
     if not data.train and not args.csv:
-        raise SystemExit("phoneiqa train: give at least one --csv (or a config JSON with data.train)")
+        raise ConfigError("give at least one --csv (or a config JSON with data.train)")
     if args.encoder is not None:  # another encoder: the recipe's sizes and part choices no longer apply
         model.encoder, model.encoder_args = args.encoder, {}
         for head in (model.score_head, model.issue_head):
@@ -168,7 +207,7 @@ def _assess(args: argparse.Namespace) -> int:
 
     files = list(args.files) + ([sample_photo()] if args.sample else [])
     if not files:
-        raise SystemExit("phoneiqa assess: give at least one image file (or --sample)")
+        raise ConfigError("give at least one image file (or --sample)")
     model = load(args.model, backend=args.backend)
     width = max(len(f) for f in files)
     widths = {k: max(len(k), *map(len, LEVELS)) for k in model.labels}
@@ -189,7 +228,7 @@ def _assess(args: argparse.Namespace) -> int:
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
             levels = [f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items()]
-            found = result.explanation.shares if maps else {}
+            found = result.exposure_shares or {}
             shares = [f"{100 * found[m]:>{len(m) + 2}.1f}" for m in maps]
             print(f"{f:<{width}}  {score:>5}  {'  '.join(levels + shares)}".rstrip())
     return 1 if any(isinstance(r, PhoneIQAError) for r in results) else 0
@@ -274,13 +313,14 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE
+    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE, REPORT_FORMATS
     from phoneiqa.loading import BACKENDS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
-    p.add_argument("--out", help="report file: .csv, .parquet or .jsonl")
+    p.add_argument("--out", type=_suffix(*REPORT_FORMATS), help="report file: .csv, .parquet or .jsonl")
     p.add_argument(
         "--html",
+        type=_suffix(".html", ".htm"),
         help="HTML report with thumbnails: one self-contained file up to 1000 photos, else the page and its images "
         "in <page>_files/ beside it",
     )
@@ -289,7 +329,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
         "--groups",
         action="store_true",
         help="group bursts and near-repeats of one scene, rank each group and mark its best shot "
-        "(columns group, rank_in_group)",
+        "(columns group, group_sure, rank_in_group; only sure groups count as removable)",
     )
     p.add_argument(
         "--explain",
@@ -297,8 +337,10 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
         help="in the HTML report, show where each flagged photo's exposure problems are (hover or open a photo)",
     )
     p.add_argument("--probabilities", action="store_true", help="add p_<issue> columns (probability of level >= 1)")
-    p.add_argument("--workers", type=int, help="decoding processes (default: one per core; 0: none)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="photos per model call and cache commit")
+    p.add_argument("--workers", type=_count(0), help="decoding processes (default: one per core; 0: none)")
+    p.add_argument(
+        "--batch-size", type=_count(1), default=DEFAULT_BATCH_SIZE, help="photos per model call and cache commit"
+    )
     p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
     cache = p.add_mutually_exclusive_group()
@@ -309,12 +351,10 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 @command("audit", "assess a photo library into a CSV/Parquet/JSONL report and an HTML page", _audit_args)
 def _audit(args: argparse.Namespace) -> int:
-    from phoneiqa.audit_pipeline import REPORT_FORMATS, summarize, write_report
+    from phoneiqa.audit_pipeline import summarize, write_report
 
-    if args.out and Path(args.out).suffix.lower() not in REPORT_FORMATS:
-        raise SystemExit(f"phoneiqa audit: --out must end in {', '.join(REPORT_FORMATS)}, got {args.out}")
     if args.explain and not args.html:
-        raise SystemExit("phoneiqa audit: --explain draws the exposure maps into the HTML report: give --html too")
+        raise ConfigError("--explain draws the exposure maps into the HTML report: give --html too")
     options = {
         "model": args.model,
         "backend": args.backend,
@@ -350,6 +390,8 @@ def _audit(args: argparse.Namespace) -> int:
     written = [f for f in (args.out, args.html) if f]
     if written:
         print(f"report: {', '.join(written)}")
+    else:
+        print("report: none saved; give --out report.csv (or .parquet, .jsonl) and/or --html report.html to keep one")
     return 1 if any(table.failed()) else 0
 
 
@@ -362,25 +404,33 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     from phoneiqa.version import __version__
 
-    parser = argparse.ArgumentParser(prog="phoneiqa", description="Quality score and exposure issues of phone photos.")
+    codes = "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = _Parser(
+        prog="phoneiqa", description="Quality score and exposure issues of phone photos.", epilog=f"exit codes: {codes}"
+    )
     parser.add_argument("--version", action="version", version=f"phoneiqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (configure, run, help_text, extra) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         configure(p)
-        p.set_defaults(run=run, extra=extra)
+        p.set_defaults(run=run, extra=extra, parser=p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``phoneiqa`` script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # named by the subcommand's parser, as its other usage errors are
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         with needs_extras(f"phoneiqa {args.command}", args.extra):
             return args.run(args)
     except (PhoneIQAError, FileNotFoundError) as exc:  # bad input, config or missing file: one line, no traceback
         print(f"phoneiqa {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nphoneiqa {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into a reader that stopped early, e.g. `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -1,5 +1,11 @@
 """Exceptions raised by phoneiqa; each message names the file or row and the reason."""
 
+from __future__ import annotations
+
+import difflib
+import numbers
+from collections.abc import Iterable
+
 
 class PhoneIQAError(Exception):
     """Base class of every phoneiqa error."""
@@ -19,3 +25,24 @@ class ConfigError(PhoneIQAError, ValueError):
 
 class ModelNotFoundError(PhoneIQAError, FileNotFoundError):
     """A model name that is not shipped and is not the path of a checkpoint file."""
+
+
+class ParameterError(PhoneIQAError, ValueError):
+    """A function parameter or command-line option given a value outside what it accepts."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the choice closest to a mistyped ``name``, ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_count(name: str, value: object, minimum: int, optional: bool = False) -> int | None:
+    """``value`` if it is an integer of at least ``minimum`` (or ``None`` when ``optional``), else
+    :class:`ParameterError` naming the parameter and the value."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if optional else "")
+        raise ParameterError(f"{name} must be {allowed}, got {value!r}")
+    return int(value)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hexgraph import HexGraph
+from hexgraph import HexGraph, graph_from_spec
 from phoneiqa.errors import DataFormatError
 from phoneiqa.extras import require
 
@@ -57,12 +57,12 @@ def load_graph(spec: SpecLike = DEFAULT_SPEC) -> HexGraph:
     """The ordinal HEX graph of a spec (cached for shipped names)."""
     if isinstance(spec, str) and not Path(spec).suffix:
         return _shipped_graph(spec)
-    return HexGraph.from_spec(load_spec_dict(spec))
+    return graph_from_spec(load_spec_dict(spec))
 
 
 @cache
 def _shipped_graph(name: str) -> HexGraph:
-    return HexGraph.from_spec(load_spec_dict(name))
+    return graph_from_spec(load_spec_dict(name))
 
 
 _DEFAULT = load_graph(DEFAULT_SPEC)
@@ -85,7 +85,7 @@ def read_labels_csv(
     Returns a frame with ``filename`` (str), one int64 column per label when present, ``mos``
     (float64) and ``rater`` (str, empty where unnamed) when present.  Raises :class:`DataFormatError`
     naming the file, the row (1-based data row, as a spreadsheet shows it after the header) and the
-    reason.  Needs pandas (the ``pandas`` or ``train`` extra).
+    reason.  Needs pandas (the ``pandas`` extra; ``train`` brings it too), never torch.
     """
     pd = require("pandas", "reading a label CSV")
     path = Path(path)
@@ -168,7 +168,7 @@ MAX_REPORTED_ROWS = 50
 
 def _illegal_rows(levels: np.ndarray, graph: HexGraph, usable: np.ndarray) -> list[tuple[int, str]]:
     """The rows (of those whose levels are all usable) whose combination the HEX graph excludes."""
-    states = graph.encode_levels(levels).numpy()
+    states = graph.encode_levels_numpy(levels)
     illegal = usable & ~graph.is_legal(states)
     problems = []
     for row in np.flatnonzero(illegal):

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from phoneiqa.errors import ModelNotFoundError
+from phoneiqa.errors import ModelNotFoundError, ParameterError, check_count, did_you_mean
 from phoneiqa.extras import MissingExtraError, needs_extras
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def pretrained_path(name: str) -> Path:
     try:
         return PRETRAINED_DIR / PRETRAINED[name]
     except KeyError:
-        raise ModelNotFoundError(f"unknown model {name!r}; shipped models: {', '.join(PRETRAINED)}") from None
+        hint = did_you_mean(name, PRETRAINED)
+        raise ModelNotFoundError(f"unknown model {name!r}{hint}; shipped models: {', '.join(PRETRAINED)}") from None
 
 
 def list_models() -> dict[str, str]:
@@ -70,7 +71,8 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
     extra).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        raise ParameterError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    check_count("threads", threads, 1, optional=True)
     name = os.fspath(path_or_name)
     path = model_file(name)
     if backend != "torch":
@@ -107,8 +109,9 @@ def model_file(path_or_name: str | os.PathLike) -> Path:
     name = os.fspath(path_or_name)
     path = pretrained_path(name) if name in PRETRAINED else Path(name)
     if not path.is_file():
+        hint = did_you_mean(name, PRETRAINED)
         shipped = ", ".join(PRETRAINED)
-        raise ModelNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file")
+        raise ModelNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file{hint}")
     return path
 
 

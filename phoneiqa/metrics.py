@@ -6,12 +6,12 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 
 def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     """The 4-parameter logistic ``(b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2`` used before PLCC."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / (abs(b4) + 1e-12))) + b2
+    return (b1 - b2) * special.expit((x - b3) / (abs(b4) + 1e-12)) + b2  # expit: no overflow far from b3
 
 
 def fit_logistic4(pred: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -7,13 +7,12 @@ register themselves with a decorator; other packages add theirs under the entry-
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from phoneiqa.errors import ConfigError
+from phoneiqa.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -60,7 +59,8 @@ class Registry(Generic[T]):
         try:
             return self._factories[name]
         except KeyError:
-            raise ConfigError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}") from None
+            hint = did_you_mean(name, self.names())
+            raise ConfigError(f"unknown {self.kind} {name!r}{hint}; registered: {', '.join(self.names())}") from None
 
     def create(self, name: str, **kwargs: Any) -> T:
         """Build the ``name`` object with keyword arguments; a keyword it does not take raises
@@ -70,8 +70,7 @@ class Registry(Generic[T]):
         if accepted is not None:
             for key in kwargs:
                 if key not in accepted:
-                    close = difflib.get_close_matches(key, accepted, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    hint = did_you_mean(key, accepted)
                     raise ConfigError(
                         f"{self.kind} {name!r} has no parameter {key!r}{hint}; it takes {', '.join(accepted)}"
                     )

@@ -153,9 +153,9 @@ def _records(
 
     Each has ``path``, ``score`` (``None`` when failed or not scored), ``levels`` (one per issue, in the
     table's order, ``None`` when failed), ``error``, ``thumb`` (the image's ``src`` or ``None``), ``overlay``
-    (its ``src``) for photos that have one, ``group`` ([group, rank in it, its size]) for photos in a burst
-    and, when the
-    table has ``p_<issue>`` columns, ``p`` (one probability per issue, ``None`` where unknown).
+    (its ``src``) for photos that have one, ``group`` ([group, rank in it, its size, whether the group is sure
+    to be one scene]) for photos in a group and, when the table has ``p_<issue>`` columns, ``p`` (one
+    probability per issue, ``None`` where unknown).
     """
     paths = [str(p) for p in table["path"]]
     scores = _optional(table["score"], float)
@@ -185,7 +185,7 @@ def _records(
         if probs is not None:
             record["p"] = list(probs[i])
         if groups[i] is not None:
-            record["group"] = [groups[i], table["rank_in_group"][i], sizes[groups[i]]]
+            record["group"] = [groups[i], table["rank_in_group"][i], sizes[groups[i]], bool(table["group_sure"][i])]
         yield record
 
 
@@ -277,10 +277,10 @@ def _render_page(
     scored = [s for s, bad in zip(_optional(table["score"], float), failed, strict=True) if s is not None and not bad]
     text = html.escape(title)
     data = _data_json(_records(table, thumbnails, overlays, images), table.labels)
-    grouped = [g for g in table["group"] if g is not None] if "group" in table else []
+    sure = [g for g, one in zip(table["group"], table["group_sure"], strict=True) if one] if "group" in table else []
     removable, collapse = "", ""
-    if grouped:
-        n = len(grouped) - len(set(grouped))
+    if sure:  # only groups sure to be one scene are collapsed and counted; similar photos are all shown
+        n = len(sure) - len(set(sure))
         removable = f', <span id="n-removable">{n}</span> could be removed (all but the best shot of each burst)'
         collapse = '<label><input type="checkbox" id="collapse" checked> best shot of each burst only</label>\n'
     return f"""<!DOCTYPE html>
@@ -381,7 +381,7 @@ _JS = """
   const shown = document.getElementById("shown");
   const body = document.getElementById("photos-body");
   const more = document.getElementById("more");
-  const collapse = document.getElementById("collapse");  // only when the audit grouped bursts
+  const collapse = document.getElementById("collapse");  // only when the audit found a sure group
   const headers = { score: document.getElementById("sort-score"), path: document.getElementById("sort-path") };
   let sort = null;  // {key: "score" | "path", descending: boolean}, null for the table's order
   let matching = [];  // indices into rows of the photos that pass the filter, in display order
@@ -391,7 +391,7 @@ _JS = """
 
   // Whether a row passes the filter: issue is "all", "any", "none", "failed" or an issue key; min the level.
   function passes(r, which, column, min) {
-    if (collapse && collapse.checked && r.group && r.group[1] > 1) return false;
+    if (collapse && collapse.checked && r.group && r.group[3] && r.group[1] > 1) return false;
     if (which === "all") return true;
     if (which === "failed") return failed(r);
     if (failed(r)) return false;
@@ -459,8 +459,9 @@ _JS = """
       issues.append(badge);
     });
     if (r.group) {
-      const [g, place, size] = r.group;
-      const text = place === 1 ? "best of " + size + " in burst " + g : "#" + place + " of " + size + " in burst " + g;
+      const [g, place, size, sure] = r.group;
+      const where = sure ? " in burst " + g : " similar photos, group " + g;
+      const text = (place === 1 ? "best of " : "#" + place + " of ") + size + where;
       issues.append(element("span", place === 1 ? "burst best" : "burst", text));
     }
     tr.append(thumb, element("td", "path", r.path), element("td", "score", unscored(r) ? "–" : r.score.toFixed(1)),

@@ -14,7 +14,6 @@ or from the command line, ``phoneiqa train config.json --out runs/mine``.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import math
@@ -31,7 +30,7 @@ from torch import Tensor
 
 from phoneiqa.encoders import ENCODERS, create_encoder
 from phoneiqa.encoders.base import Encoder
-from phoneiqa.errors import ConfigError
+from phoneiqa.errors import ConfigError, did_you_mean
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
@@ -220,11 +219,10 @@ def _fields(kind: type, data: Any, what: str) -> dict[str, Any]:
     for key in data:
         if key not in names:
             home = [part for part, section in SECTIONS.items() if key in section.__dataclass_fields__]
-            close = difflib.get_close_matches(key, names, n=1)
             if home and kind is TrainConfig:
                 hint = f" (it belongs in {home[0]!r})"
             else:
-                hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(names)}"
+                hint = did_you_mean(key, names) or f"; known keys: {', '.join(names)}"
             raise ConfigError(f"unknown key {key!r} in {what}{hint}")
     fields = kind.__dataclass_fields__.items()
     required = [n for n, f in fields if f.default is MISSING and f.default_factory is MISSING]

@@ -2,7 +2,8 @@
 
 It assesses the package's sample photo, audits a folder (CSV, JSON lines and HTML reports) and
 checks that neither the extras' distributions are installed nor their modules imported; then that
-the parts that need an extra say which one.  Prints one JSON line of what it saw.
+the parts that need an extra say which one
+(``phoneiqa validate``: the ``pandas`` extra, not ``train``).  Prints one JSON line of what it saw.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main(folder: str) -> None:
     )
     jsonl = subprocess.run([*cli, "audit", folder, "--out", str(out / "r.jsonl"), "--no-cache"], capture_output=True)
     train = subprocess.run([*cli, "train", "--csv", "x.csv", "--out", str(out / "run")], capture_output=True, text=True)
+    (out / "labels.csv").write_text("filename,mos\na.jpg,50\n", encoding="utf-8")
+    validate = subprocess.run([*cli, "validate", str(out / "labels.csv")], capture_output=True, text=True)
     try:
         table.to_pandas()
         to_pandas = "no error"
@@ -68,6 +71,8 @@ def main(folder: str) -> None:
                 "jsonl_rc": jsonl.returncode,
                 "train_rc": train.returncode,
                 "train_err": train.stderr,
+                "validate_rc": validate.returncode,
+                "validate_err": validate.stderr,
                 "to_pandas": to_pandas,
                 "torch_backend": torch_backend,
             }

@@ -257,7 +257,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     labels.write_text("filename,mos\na.jpg,50\n")
     assert main(["train", "--csv", str(labels), "--score-head", "ridgee", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown head 'ridgee'; registered: " in err[0] and "kernel-ridge" in err[0]
+    assert len(err) == 1 and "unknown head 'ridgee' (did you mean 'ridge'?); registered: " in err[0]
 
 
 def test_without_onnxruntime_the_default_backend_falls_back_to_pytorch(monkeypatch):
@@ -283,3 +283,29 @@ def test_compiling_says_so_on_a_terminal(tmp_path, monkeypatch):
     load_runtime(pretrained_path("default"), cache_dir=tmp_path)  # compiles: nothing cached there
     load_runtime(pretrained_path("default"), cache_dir=tmp_path)  # from the cache: quiet
     assert terminal.getvalue().count("compiling default.pt into the torch-free runtime") == 1
+
+
+def test_from_dict_inverts_to_dict_over_generated_and_explained_assessments():
+    """A property over generated assessments (JSON in between, as the result cache and Ray keep them), and a
+    real explained one, whose exposure shares survive although its maps do not."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        labels = list(phoneiqa.LABELS)[: rng.integers(1, len(phoneiqa.LABELS) + 1)]
+        probabilities = {k: rng.dirichlet(np.ones(4)).tolist() for k in labels}
+        original = phoneiqa.Assessment(
+            score=None if trial % 7 == 0 else float(rng.uniform(0, 100)),
+            issues={k: int(rng.integers(0, 4)) for k in labels},
+            probabilities=probabilities,
+            exposure_shares=None if trial % 2 else {m: float(rng.uniform()) for m in ("too_dark", "too_bright")},
+        )
+        data = json.loads(json.dumps(original.to_dict()))
+        back = phoneiqa.Assessment.from_dict(data)
+        assert back == original and back.exposure_shares == original.exposure_shares  # shares: not in ==
+        assert back.to_dict() == data
+    explained = phoneiqa.assess(sample_photo(), explain=True)
+    back = phoneiqa.Assessment.from_dict(json.loads(json.dumps(explained.to_dict())))
+    assert back == explained and back.exposure_shares == explained.explanation.shares and back.explanation is None
+    with pytest.raises(phoneiqa.DataFormatError, match="unknown assessment key"):
+        phoneiqa.Assessment.from_dict({**explained.to_dict(), "scor": 1})
+    with pytest.raises(phoneiqa.DataFormatError, match="needs probabilities"):
+        phoneiqa.Assessment.from_dict({"score": 1.0, "issues": {}})

@@ -310,7 +310,7 @@ def test_each_executor_refuses_the_options_it_does_not_have(library, monkeypatch
         audit(folder, executor="ray", workers=2)
     with pytest.raises(ConfigError, match="option of the Ray executor"):
         audit(folder, concurrency=2)
-    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+    with pytest.raises(phoneiqa.ParameterError, match="unknown executor 'dask'; choose from local, ray"):
         audit(folder, executor="dask")
 
 
@@ -333,8 +333,33 @@ def test_an_explained_audit_draws_the_maps_of_flagged_photos_and_caches_them(tmp
     np.testing.assert_allclose(top, white_under_vermillion, atol=12)
     again = audit(folder, workers=0, cache=cache, thumbnails=True, explain=True)
     assert again.attrs["from_cache"] == 2 and again["overlay"] == table["overlay"]
-    plain = audit(folder, workers=0, cache=cache)  # rows without maps are cached apart
-    assert plain.attrs["from_cache"] == 0 and "overlay" not in plain
+    plain = audit(folder, workers=0, cache=cache)  # a result is reused whatever the report options
+    assert plain.attrs["from_cache"] == 2 and "overlay" not in plain
+
+
+def test_report_options_never_make_the_audit_assess_a_photo_twice(tmp_path, monkeypatch):
+    """plain -> thumbnails and maps -> plain: each photo goes through the model once; the second run only adds
+    the thumbnails and the maps (drawn for the stored levels) to the cached rows, the same as a fresh audit's."""
+    from phoneiqa.runtime import Runtime
+
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    blown = load_sample_image("china.jpg").copy()
+    blown[:220] = 255
+    Image.fromarray(blown).save(folder / "blown.jpg", quality=95)
+    make_photos(folder, 3)
+    fresh = audit(folder, workers=0, cache=False, thumbnails=True, explain=True)
+    assessed: list[int] = []
+    original = Runtime.run
+    monkeypatch.setattr(Runtime, "run", lambda self, batch: assessed.append(len(batch)) or original(self, batch))
+    cache = tmp_path / "cache.sqlite3"
+    runs = [{}, {"thumbnails": True, "explain": True}, {}]
+    tables = [audit(folder, workers=1, cache=cache, **options) for options in runs]
+    assert sum(assessed) == 4 and [t.attrs["from_cache"] for t in tables] == [0, 4, 4]
+    assert tables[1]["overlay"] == fresh["overlay"] and tables[1]["thumbnail"] == fresh["thumbnail"]
+    assert any(o is not None for o in fresh["overlay"])  # at least the blown photo's maps are compared
+    for table in tables:
+        assert table["score"] == fresh["score"]
 
 
 def test_explain_is_refused_where_it_cannot_be_drawn(tmp_path):
@@ -346,9 +371,9 @@ def test_explain_is_refused_where_it_cannot_be_drawn(tmp_path):
     assert done.returncode != 0 and "give --html too" in done.stderr
 
 
-def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_redone(tmp_path):
-    """A cache written before overlays, capture times and signatures existed: its rows lack a signature,
-    so they are assessed again (and stored with one), never read without it."""
+def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_completed(tmp_path):
+    """A cache written before overlays, capture times and signatures existed: its results (keyed by the same
+    checkpoint and version) are kept, and the signature they lack is added without assessing them again."""
     import sqlite3
 
     from phoneiqa.audit_pipeline import model_id
@@ -368,11 +393,13 @@ def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_
             (model_id("default"), key.path, key.size, key.mtime_ns, json.dumps(old), None),
         )
     table = audit(folder, workers=0, cache=cache, groups=True)
-    assert table.attrs["from_cache"] == 0 and table["score"][0] != 1.0  # the old row was not trusted
+    scores = dict(zip(table["path"], table["score"], strict=True))
+    assert table.attrs["from_cache"] == 1 and scores[str(photos[0])] == 1.0  # the stored result, not redone
     with sqlite3.connect(cache) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
         signatures = [row[0] for row in db.execute("SELECT signature FROM results")]
-    assert {"overlay", "taken", "signature"} <= columns and all(s is not None and len(s) == 256 for s in signatures)
+    assert {"overlay", "taken", "signature", "explained"} <= columns
+    assert all(s is not None and len(s) == 1024 for s in signatures)
     assert audit(folder, workers=0, cache=cache, groups=True).attrs["from_cache"] == 2
 
 
@@ -463,8 +490,8 @@ def test_the_report_shows_each_photo_its_own_thumbnail_from_wherever_the_audit_k
     table = audit(
         tmp_path / "lib", workers=0, cache=tmp_path / "cache.sqlite3", thumbnails=True, explain=True, groups=True
     )
-    assert table.columns[-4:] == ["thumbnail", "overlay", "group", "rank_in_group"]
-    assert table.attrs["from_cache"] == 0  # explained results are kept apart
+    assert table.columns[-5:] == ["thumbnail", "overlay", "group", "group_sure", "rank_in_group"]
+    assert table.attrs["from_cache"] == 12  # the maps are added to the cached results
     for path, jpeg in zip(table["path"], table["thumbnail"], strict=True):
         with Image.open(io.BytesIO(jpeg)) as thumb:
             mean = np.asarray(thumb.convert("RGB"), dtype=np.float64).mean(axis=(0, 1))

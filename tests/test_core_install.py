@@ -1,4 +1,5 @@
-"""``pip install .`` alone (no extras) in a fresh venv: it assesses and audits photos without torch or pandas."""
+"""``pip install .`` alone (no extras) in a fresh venv: it assesses and audits photos without torch or pandas;
+and the ``pandas`` extra alone (torch made unimportable) validates label CSVs."""
 
 from __future__ import annotations
 
@@ -62,4 +63,45 @@ def test_the_core_install_assesses_and_audits_without_the_extras(core_venv, tmp_
     assert len(seen["train_err"].strip().splitlines()) == 1  # one line, no traceback
     assert "pip install 'phoneiqa[pandas]'" in seen["to_pandas"]
     assert "pip install 'phoneiqa[train]'" in seen["torch_backend"]
+    assert seen["validate_rc"] == 2 and "pip install 'phoneiqa[pandas]'" in seen["validate_err"]
     assert not (tmp_path / "cache" / "runtime").exists()  # the shipped model is precompiled
+
+
+NO_TORCH = """
+import sys
+for name in ("torch", "torchvision", "timm", "onnx"):
+    sys.modules[name] = None  # as in an install with the pandas extra alone: importing them fails
+from phoneiqa.cli import main
+code = main(sys.argv[1:])
+assert sys.modules["torch"] is None, "torch was imported"
+sys.exit(code)
+"""
+
+LABEL_CSVS = {
+    "good.csv": "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed,mos\n"
+    "a.jpg,0,0,0,0,0,0,71.5\nb.heic,0,2,1,0,0,0,35.0\nc.jpg,3,0,0,1,2,0,\n",
+    "bad.csv": "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed,mos\n"
+    "a.jpg,0,0,0,0,0,0,50\nb.jpg,1,2,0,0,0,0,50\nc.jpg,0,7,0,0,0,0,50\na.jpg,0,0,1,3,0,0,x\n,0,0,0,0,0,0,50\n",
+    "typo.csv": "filename,brigth\na.jpg,0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_CSVS))
+def test_validate_needs_no_torch(tmp_path, name, capsys):
+    from phoneiqa.cli import main
+
+    path = tmp_path / name
+    path.write_text(LABEL_CSVS[name], encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, "validate", str(path)], capture_output=True, text=True, cwd=tmp_path
+    )
+    code = main(["validate", str(path)])  # here, with torch importable
+    out, err = capsys.readouterr()
+    assert (done.returncode, done.stdout, done.stderr) == (code, out, err)
+    if name == "good.csv":
+        assert code == 0 and out == f"{path}: 3 rows valid; 2 with an issue; mos: True\n"
+    else:
+        assert code == 2 and "extra" not in err and str(path) in err
+    if name == "bad.csv":
+        assert [int(line.split(": row ")[1].split(":")[0]) for line in err.splitlines()] == [2, 3, 4, 4, 4, 5]
+        assert "illegal combination low_contrast=1, high_contrast=3" in err

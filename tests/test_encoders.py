@@ -61,7 +61,7 @@ def test_builtin_names():
 
 
 def test_unknown_name_lists_the_registered_ones():
-    message = "unknown encoder 'effnet-lite9'; registered: clip, effnet-lite0, effnet-lite1, effnet-lite2, exposure, "
+    message = "unknown encoder 'effnet-lite9' (did you mean 'effnet-lite2'?); registered: clip, effnet-lite0, "
     with pytest.raises(ValueError, match=re.escape(message)):
         create_encoder("effnet-lite9")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hexgraph import HexGraph, HexGraphError, confident_levels, median_levels
+from hexgraph import (
+    HexGraph,
+    HexGraphError,
+    confident_levels,
+    graph_from_spec,
+    level_probabilities,
+    log_likelihood,
+    log_partition,
+    map_state,
+    marginals,
+    median_levels,
+)
 
 SPECS = Path(__file__).resolve().parents[1] / "data_specs"
 
@@ -97,38 +110,38 @@ def test_matches_brute_force(graph_def, seed):
     f = rng.normal(scale=3.0, size=(5, n))
     log_z, marg = brute_log_z_and_marginals(expected, f)
     ft = torch.tensor(f, dtype=torch.float64)
-    np.testing.assert_allclose(g.log_partition(ft).numpy(), log_z, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(g.marginals(ft).numpy(), marg, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(log_partition(g, ft).numpy(), log_z, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(marginals(g, ft).numpy(), marg, rtol=0, atol=1e-9)
 
     # MAP equals the brute-force argmax over legal states
     scores = f @ expected.T
     best = scores.max(axis=1)
-    got_map = g.map_state(ft).numpy()
+    got_map = map_state(g, ft).numpy()
     np.testing.assert_allclose((got_map * f).sum(axis=1), best, atol=1e-9)
     assert g.is_legal(got_map).all()
 
     # log-likelihood of a random legal state
     y = expected[rng.integers(len(expected), size=5)]
-    ll = g.log_likelihood(ft, torch.tensor(y)).numpy()
+    ll = log_likelihood(g, ft, torch.tensor(y)).numpy()
     np.testing.assert_allclose(ll, (f * y).sum(axis=1) - log_z, atol=1e-9)
 
 
 def test_gradcheck_marginals():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(3, g.n, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(g.marginals, (f,))
-    assert torch.autograd.gradcheck(g.log_partition, (f,))
+    assert torch.autograd.gradcheck(partial(marginals, g), (f,))
+    assert torch.autograd.gradcheck(partial(log_partition, g), (f,))
 
 
 def test_marginals_are_gradient_of_log_partition():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(4, g.n, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(g.log_partition(f).sum(), f)
-    torch.testing.assert_close(grad, g.marginals(f.detach()), atol=1e-12, rtol=0)
+    (grad,) = torch.autograd.grad(log_partition(g, f).sum(), f)
+    torch.testing.assert_close(grad, marginals(g, f.detach()), atol=1e-12, rtol=0)
 
 
 def test_smartphone6_spec_shape():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     assert g.n == 18
     assert g.num_states == 343 == 7**3
     assert [lab.key for lab in g.labels] == [
@@ -147,16 +160,16 @@ def test_smartphone6_spec_shape():
 
 
 def test_white_balance_spec_is_general():
-    g = HexGraph.from_spec(SPECS / "smartphone6_wb.json")
+    g = graph_from_spec(SPECS / "smartphone6_wb.json")
     assert g.n == 27
     # three mutually exclusive 4-level labels: 1 + 3 * 3 = 10 states
     assert g.num_states == 343 * 10
 
 
 def test_level_probabilities_exact():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(6, g.n, dtype=torch.float64) * 4
-    probs = g.level_probabilities(f)
+    probs = level_probabilities(g, f)
     assert probs.shape == (6, 6, 4)
     torch.testing.assert_close(probs.sum(-1), torch.ones(6, 6, dtype=torch.float64))
     # independent: brute force over the 343 joint states
@@ -176,25 +189,25 @@ def test_all_exclusion_graph_is_softmax():
     f = torch.randn(4, 6, dtype=torch.float64)
     # the all-zero state acts as a class with potential 0
     expected = torch.softmax(torch.cat([f, torch.zeros(4, 1, dtype=torch.float64)], dim=1), dim=1)[:, :6]
-    torch.testing.assert_close(g.marginals(f), expected)
+    torch.testing.assert_close(marginals(g, f), expected)
 
 
 def test_edgeless_graph_is_independent_sigmoids():
     g = HexGraph([f"x{i}" for i in range(10)])
     assert g.num_states == 2**10
     f = torch.randn(4, 10, dtype=torch.float64)
-    torch.testing.assert_close(g.marginals(f), torch.sigmoid(f))
-    torch.testing.assert_close(g.log_partition(f), torch.nn.functional.softplus(f).sum(1))
+    torch.testing.assert_close(marginals(g, f), torch.sigmoid(f))
+    torch.testing.assert_close(log_partition(g, f), torch.nn.functional.softplus(f).sum(1))
 
 
 def test_stable_for_huge_potentials():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     for dtype in (torch.float32, torch.float64):
         f = (torch.randn(8, g.n) * 1e4).to(dtype).requires_grad_(True)
-        marg = g.marginals(f)
-        log_z = g.log_partition(f)
+        marg = marginals(g, f)
+        log_z = log_partition(g, f)
         (marg.sum() + log_z.sum()).backward()
-        for t in (marg, log_z, f.grad, g.level_probabilities(f.detach())):
+        for t in (marg, log_z, f.grad, level_probabilities(g, f.detach())):
             assert torch.isfinite(t).all()
 
 
@@ -211,7 +224,7 @@ def test_large_graphs_are_instant():
     assert g.n == 60 and len(g.components) == 12
     assert g.num_states == 6**12  # never enumerated as a whole
     f = torch.randn(256, 60)
-    assert torch.isfinite(g.marginals(f)).all()
+    assert torch.isfinite(marginals(g, f)).all()
 
     # a 40-node tree hierarchy (Deng et al.): children of a node are mutually exclusive
     names = [f"t{i}" for i in range(40)]
@@ -220,7 +233,7 @@ def test_large_graphs_are_instant():
     excl = [(names[a], names[b]) for a, b in itertools.combinations(range(1, 40), 2) if parent[a] == parent[b]]
     tree = HexGraph(names, subs, excl)
     assert tree.num_states == 41  # empty, or a path from the root to any node
-    marg = tree.marginals(torch.zeros(1, 40, dtype=torch.float64))[0]
+    marg = marginals(tree, torch.zeros(1, 40, dtype=torch.float64))[0]
     assert marg[0].item() == pytest.approx(40 / 41)
 
 
@@ -264,7 +277,7 @@ def _spec_with(**changes):
 )
 def test_inconsistent_specs_raise(changes, message):
     with pytest.raises(HexGraphError, match=message):
-        HexGraph.from_spec(_spec_with(**changes))
+        graph_from_spec(_spec_with(**changes))
 
 
 def test_state_limits_are_clear_errors():
@@ -279,47 +292,79 @@ def test_state_limits_are_clear_errors():
 
 
 def test_illegal_target_rejected():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     y = torch.zeros(1, g.n)
     y[0, 0] = y[0, 3] = 1  # bright>=1 and dark>=1
     with pytest.raises(ValueError, match="row 0"):
-        g.log_likelihood(torch.zeros(1, g.n), y)
+        log_likelihood(g, torch.zeros(1, g.n), y)
 
 
 def test_map_never_illegal_where_thresholding_is():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.zeros(1, g.n)
     f[0, 0] = f[0, 3] = 5.0  # both bright>=1 and dark>=1 strongly supported
-    assert g.is_legal(g.map_state(f).numpy()).all()
-    lv = g.levels(g.map_state(f))
+    assert g.is_legal(map_state(g, f).numpy()).all()
+    lv = g.levels(map_state(g, f))
     assert not (lv[0, 0] > 0 and lv[0, 1] > 0)
 
 
 def test_runs_on_other_devices_and_dtypes():
-    g = HexGraph.from_spec(SPECS / "smartphone6.json")
+    g = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(2, g.n)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     for dtype in (torch.float32, torch.float64, torch.bfloat16):
-        out = g.marginals(f.to(device=device, dtype=dtype))
+        out = marginals(g, f.to(device=device, dtype=dtype))
         assert out.dtype == dtype and out.device.type == device
 
 
 def test_numpy_prediction_matches_the_torch_inference():
     """predict_levels (numpy, for torch-free deployment) = level_probabilities and levels(map_state)."""
-    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
+    graph = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(64, graph.n, dtype=torch.float64) * 3
     f[0] = 0.0  # all states tie: both pick the first legal state
     probabilities, levels = graph.predict_levels(f.numpy())
-    np.testing.assert_allclose(probabilities, graph.level_probabilities(f).numpy(), atol=1e-12)
-    np.testing.assert_array_equal(levels, graph.levels(graph.map_state(f)).numpy())
+    np.testing.assert_allclose(probabilities, level_probabilities(graph, f).numpy(), atol=1e-12)
+    np.testing.assert_array_equal(levels, graph.levels(map_state(graph, f)).numpy())
     with pytest.raises(ValueError, match="shape"):
         graph.predict_levels(np.zeros((2, 3)))
 
 
 def test_importing_hexgraph_does_not_import_torch():
-    code = "import sys, hexgraph; hexgraph.HexGraph.from_spec; print('torch' in sys.modules)"
+    code = (
+        "import sys, hexgraph; hexgraph.graph_from_spec; before = 'torch' in sys.modules; "
+        "hexgraph.marginals; print(before, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "True"]  # the torch functions load torch on first use
+
+
+def test_the_graph_module_imports_neither_the_spec_nor_the_inference():
+    """The layers: spec -> graph and inference -> graph, never back; any import anywhere in graph.py counts,
+    inside functions and under ``if TYPE_CHECKING:`` too."""
+    tree = ast.parse((SPECS.parent / "hexgraph" / "graph.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "graph.py uses a relative import"
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    assert found & {"hexgraph", "hexgraph.spec", "hexgraph.inference"} == set()
+    assert {name for name in found if name.startswith("hexgraph.")} <= {
+        "hexgraph.errors",
+        "hexgraph.labels",
+        "hexgraph.errors.HexGraphError",
+        "hexgraph.labels.Edge",
+        "hexgraph.labels.OrdinalLabel",
+    }
+
+
+def test_level_probabilities_needs_an_ordinal_graph():
+    g = HexGraph(["a", "b"], subsumptions=[("a", "b")])
+    with pytest.raises(HexGraphError, match=r"no ordinal labels; build it with hexgraph\.graph_from_spec"):
+        level_probabilities(g, torch.zeros(2, 5))  # refused for the graph before the shape is checked
+    with pytest.raises(HexGraphError, match="no ordinal labels"):
+        g.predict_levels(np.zeros((2, 2)))
 
 
 def test_median_levels_hand_worked_and_legal_and_consistent_with_probabilities():
@@ -328,10 +373,10 @@ def test_median_levels_hand_worked_and_legal_and_consistent_with_probabilities()
     np.testing.assert_array_equal(median_levels(probabilities), [[1, 0, 3]])
     assert median_levels(torch.from_numpy(probabilities)).tolist() == [[1, 0, 3]]
 
-    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
+    graph = graph_from_spec(SPECS / "smartphone6.json")
     f = torch.randn(4096, graph.n, dtype=torch.float64) * 4
     f[:, [0, 3]] += 3.0  # bright>=1 and dark>=1 both pushed: the joint must still choose
-    p = graph.level_probabilities(f)
+    p = level_probabilities(graph, f)
     levels = median_levels(p)
     assert graph.is_legal(graph.encode_levels(levels).numpy()).all()
     np.testing.assert_array_equal((levels >= 1).numpy(), (p[..., 0] < 0.5).numpy())
@@ -344,8 +389,8 @@ def test_confident_levels_hand_worked_legal_and_monotone_in_the_confidence():
     assert confident_levels(probabilities, 0.85).tolist() == [[0, 2]]
     assert confident_levels(probabilities, 0.35).tolist() == [[2, 3]]
 
-    graph = HexGraph.from_spec(SPECS / "smartphone6.json")
-    p = graph.level_probabilities(torch.randn(2048, graph.n, dtype=torch.float64) * 4)
+    graph = graph_from_spec(SPECS / "smartphone6.json")
+    p = level_probabilities(graph, torch.randn(2048, graph.n, dtype=torch.float64) * 4)
     previous = median_levels(p)
     for confidence in (0.6, 0.75, 0.9, 0.99):
         levels = confident_levels(p, confidence)

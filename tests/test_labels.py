@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import phoneiqa
-from phoneiqa.labels import load_spec_dict, read_labels_csv, specs_dir
+from phoneiqa.labels import load_graph, load_spec_dict, read_labels_csv, specs_dir
 
 SEED_HEADER = "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed"
 
@@ -117,3 +118,41 @@ def test_every_bad_row_is_reported_in_file_order(tmp_path, capsys):
     assert {"duplicate filename 'a.jpg' (first at row 1)", "mos='x' is not a finite number"} == {
         line.split(": ", 2)[-1].split(": ", 1)[-1] for line in lines[2:4]
     }
+
+
+def test_levels_encode_to_node_states_worked_by_hand(tmp_path):
+    """Node k of a label is on when its level exceeds k; the nodes run bright>=1..3, dark>=1..3, ... ."""
+    frame = read_labels_csv(
+        write(tmp_path, f"{SEED_HEADER}\na.jpg,0,0,0,0,0,0\nb.jpg,0,2,1,0,0,3\nc.jpg,3,0,0,1,2,0\n")
+    )
+    graph = load_graph()
+    assert graph.names[:4] == ("bright>=1", "bright>=2", "bright>=3", "dark>=1")
+    #          bright   dark     low_c    high_c   overexp  over_supp
+    expected = [
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],
+        [1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0],
+    ]  # fmt: skip
+    states = graph.encode_levels_numpy(frame[list(phoneiqa.LABELS)].to_numpy())
+    assert states.dtype == bool and states.tolist() == np.array(expected, dtype=bool).tolist()
+    assert graph.is_legal(states).all()
+    with pytest.raises(ValueError, match=r"levels of 'dark' must lie in 0\.\.3"):
+        graph.encode_levels_numpy(np.array([[0, 4, 0, 0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"shape \[B, 6\]"):
+        graph.encode_levels_numpy(np.zeros((2, 5), dtype=np.int64))
+
+    torch = pytest.importorskip("torch")  # the training targets: the same states, bit for bit
+    for dtype in (torch.float32, torch.float64):
+        targets = graph.encode_levels(torch.from_numpy(frame[list(phoneiqa.LABELS)].to_numpy()), dtype=dtype)
+        assert torch.equal(targets, torch.from_numpy(states).to(dtype))
+
+
+def test_encoding_matches_the_torch_one_on_every_legal_combination():
+    torch = pytest.importorskip("torch")
+    for spec in ("smartphone6", "smartphone6_wb"):
+        graph = load_graph(spec)
+        legal = graph.legal_states()
+        levels = np.stack([legal[:, list(lab.nodes)].sum(axis=1) for lab in graph.labels], axis=1)
+        states = graph.encode_levels_numpy(levels)
+        assert (states == legal).all()
+        assert torch.equal(graph.encode_levels(torch.from_numpy(levels)), torch.from_numpy(states).float())

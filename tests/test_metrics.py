@@ -54,3 +54,11 @@ def test_issue_metrics_mean_row():
     assert m["mean"]["recall"] == pytest.approx(0.5)
     assert np.isnan(m["a"]["precision"])  # nothing flagged: undefined, not zero
     assert m["mean"]["precision"] == pytest.approx(1.0)  # nanmean over the defined ones
+
+
+def test_logistic4_is_finite_far_from_its_centre():
+    """Far below and above its centre the logistic sits at its asymptotes, without overflowing (the test run
+    turns warnings into errors); at the centre it is halfway, one slope away it is 1 / (1 + e^-1) of the way."""
+    x = np.array([-1e5, -1.0, 0.0, 1.0, 1e5])
+    y = logistic4(x, 100.0, 0.0, 0.0, 1.0)
+    np.testing.assert_allclose(y, [0.0, 100 / (1 + np.e), 50.0, 100 / (1 + np.exp(-1)), 100.0], rtol=1e-12, atol=1e-12)

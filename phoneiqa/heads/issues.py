@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from hexgraph import HexGraph, median_levels
+from hexgraph.inference import level_probabilities, log_likelihood, marginals
 from phoneiqa import losses
 from phoneiqa.heads import HEADS
 from phoneiqa.heads.base import IssueHead, check_parameter, fit_feature_scale
@@ -100,7 +101,7 @@ class _HexHead(IssueHead):
 
     @torch.no_grad()
     def predict(self, features: Tensor) -> IssuePrediction:
-        probabilities = self.graph.level_probabilities(self.potentials(features))
+        probabilities = level_probabilities(self.graph, self.potentials(features))
         return IssuePrediction(probabilities, median_levels(probabilities))
 
 
@@ -111,13 +112,13 @@ def _focal(kind: str):
         kwargs = {"gamma": head.config["gamma"], "weight": head.node_weights}
         if head.config["alpha"] is not None:
             kwargs["alpha"] = head.config["alpha"]
-        return fn(head.graph.marginals(f), targets, **kwargs)
+        return fn(marginals(head.graph, f), targets, **kwargs)
 
     return run
 
 
 def _nll(head: _HexHead, f: Tensor, targets: Tensor) -> Tensor:
-    return -head.graph.log_likelihood(f, targets).mean()
+    return -log_likelihood(head.graph, f, targets).mean()
 
 
 _LOSSES = {"focal_bce": _focal("focal_bce"), "focal_fidelity": _focal("focal_fidelity"), "nll": _nll}
