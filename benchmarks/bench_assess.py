@@ -1,6 +1,6 @@
 """End-to-end speed and memory of ``assess`` on phone-sized JPEGs, beside the seed's CLIP pipeline.
 
-    python benchmarks/bench_assess.py [--runs 15] [--threads 2] [--models default accurate]
+    python -m benchmarks assess [--runs 15] [--threads 2] [--models default accurate]
 
 Makes a 12 MP (4000×3000) and a 48 MP (8000×6000) JPEG by upscaling a shared clean photo, then
 times, in one run and on the same file (each phoneiqa backend in a fresh process of its own, as an
@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
+
+from benchmarks.results import save
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
@@ -154,6 +156,31 @@ def main() -> None:
         added = r["done"] - r["loaded"]
         row = f"{name}, {backend}"
         print(f"{row:<22}{r['import']:>8d}{r['loaded']:>14d}{r['done']:>14d}{added:>16d}{r['torch']!s:>16}")
+    speed = [
+        {
+            "pipeline": f"phoneiqa {name}, {names[backend]}",
+            "ms": t["assess"],
+            "vs seed": seed_ms / t["assess"],
+            "decode ms": t["decode"],
+            "model ms": t["predict"],
+            "explain=True adds ms": t["explain"] - t["assess"],
+        }
+        for (name, backend), t in timings.items()
+    ]
+    speed.append({"pipeline": "seed CLIP ViT-B-32 pipeline", "ms": seed_ms, "vs seed": 1.0, "decode ms": full_decode})
+    memory = [
+        {
+            "model, backend": f"{name}, {backend}",
+            "import MB": r["import"],
+            "model loaded MB": r["loaded"],
+            "after assess MB": r["done"],
+            "the photo adds MB": r["done"] - r["loaded"],
+            "torch imported": r["torch"],
+        }
+        for (name, backend), r in rss.items()
+    ]
+    tables = {"speed, 12 MP JPEG": speed, "peak RSS, 48 MP JPEG": memory}
+    save("assess", tables, {"runs": args.runs, "threads": args.threads, "models": args.models})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Throughput of ``phoneiqa audit`` on phone-sized JPEGs, beside a plain loop calling ``assess`` per file.
 
-    python benchmarks/bench_audit.py [--n 200] [--settings 2x8 1x8 2x32 0x8 2x8+html 2x8+explain]
+    python -m benchmarks audit [--n 200] [--settings 2x8 1x8 2x32 0x8 2x8+html 2x8+explain]
 
 Makes ``--n`` 12 MP JPEGs (4000×3000, quality 92) from the shared clean photos (upscaled, a
 different photo or mirror image each), then, in one run on the same files (just written, so
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from benchmarks.results import save
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
@@ -49,8 +51,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     import phoneiqa
-    from phoneiqa.audit import audit
-    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE, default_workers
+    from phoneiqa.audit import DEFAULT_BATCH_SIZE, audit
+    from phoneiqa.audit.decode import default_workers
 
     model = phoneiqa.load("default")  # compiled once and cached before anything is timed
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +85,8 @@ def main() -> None:
         html = setting.replace("+explain", "+html")
         if setting.endswith("+explain") and html in rates:
             print(f"{setting} / {html}: {rate / rates[html]:.2f} of the throughput (target >= 0.80)")
+    table = [{"run": n, "images/s": r, "vs loop": q, "max score diff": d} for n, r, q, d in rows]
+    save("audit", table, {"n": args.n, "cpus": os.cpu_count(), "workers default": default_workers()})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The audit at photo-library scale: throughput, memory, report size, the report in Chromium, re-audits, bursts.
 
-    python benchmarks/bench_audit_scale.py [--n 20000] [--small 5000] [--seed 0]
+    python -m benchmarks audit_scale [--n 20000] [--small 5000] [--seed 0]
 
 Builds a seeded synthetic library of ``--n`` small JPEGs (320×240, quality 85, 100 per folder) from
 the shared photos (``../shared/data/photos`` and ``bsds500``: random crops and flips), a fifth of
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from benchmarks import results
 from phoneiqa.synth import is_well_exposed, photometric_stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,6 +248,8 @@ def main() -> None:
     for name, value, before in table:
         print(f"{name:<58}{value:>16}{before:>16}")
     print(f"re-audit summary: {out.splitlines()[0]}")
+    records = [{"figure": name, "this run": value, "previous main": before} for name, value, before in table]
+    results.save("audit_scale", records, {"n": args.n, "small": args.small, "seed": args.seed})
 
 
 if __name__ == "__main__":

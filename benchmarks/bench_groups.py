@@ -1,6 +1,6 @@
 """Bursts and near-repeats (``phoneiqa.groups``) on real photos, the grouping of ``--previous`` beside this one.
 
-    python benchmarks/bench_groups.py [--previous HEAD]
+    python -m benchmarks groups [--previous HEAD]
 
 Every photo is decoded as the audit decodes it (``phoneiqa.image.load_image``, short side at least
 :data:`SHORT_SIDE`) and given each version's signature; ``--previous``'s ``phoneiqa/groups.py`` is read from
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import io
 import itertools
 import subprocess
-import sys
 import time
 import types
 from collections.abc import Callable, Sequence
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks.results import save
 from phoneiqa import groups
 from phoneiqa.image import load_image
 
@@ -105,8 +106,10 @@ def known(names: Sequence[str]) -> set[frozenset[int]]:
 
 def generated_bursts() -> tuple[list[Image.Image], list[int], list[float]]:
     """The bursts of ``tests/test_groups.py`` (JPEGs decoded back), each shot's scene and capture time."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_groups import START, burst
+    spec = importlib.util.spec_from_file_location("test_groups", ROOT / "tests" / "test_groups.py")
+    test_groups = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test_groups)
+    START, burst = test_groups.START, test_groups.burst
 
     rng = np.random.default_rng(0)
     images, scenes, times, clock = [], [], [], START
@@ -192,6 +195,8 @@ def main() -> None:
     for measure, target in targets.items():
         cells = "".join(f"{rows[c].get(measure, ''):>{w + 2}}" for c, w in zip(columns, widths, strict=True))
         print(f"{measure:48}{target:>16}{cells}")
+    table = {m.strip(): {"target": t, **{c: rows[c].get(m, "") for c in columns}} for m, t in targets.items()}
+    save("groups", table, {"previous": args.previous})
 
 
 def all_pairs(module: types.ModuleType, signatures: np.ndarray) -> set[frozenset[int]]:

@@ -1,6 +1,6 @@
 """Marginals + backward on the six-label spec: hexgraph vs dense legal-state matrix vs 2**18 brute force.
 
-    python benchmarks/bench_hexgraph.py [--batch 4096] [--repeats 5]
+    python -m benchmarks hexgraph [--batch 4096] [--repeats 5]
 
 All three compute the same exact marginals (checked), measured side by side in one run.
 """
@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from benchmarks.results import save
 from hexgraph import HexGraph, graph_from_spec, marginals
 from phoneiqa.labels import spec_path
 
@@ -62,21 +63,32 @@ def main() -> None:
     graph = graph_from_spec(spec_path("smartphone6"))
     f = torch.randn(args.batch, graph.n) * 3
     legal = torch.tensor(graph.legal_states(), dtype=torch.float32)
+    sizes = [len(c.states) for c in graph.components]
+    components = f"{len(sizes)} × {sizes[0]}" if len(set(sizes)) == 1 else " + ".join(map(str, sizes))
 
     rows = [
-        ("hexgraph (per component)", lambda x: ours(graph, x), args.repeats),
-        (f"dense legal states ({len(legal)})", dense(legal), args.repeats),
-        (f"brute force (2**{graph.n})", brute(graph), 1),
+        (f"hexgraph (per component, {components} states)", lambda x: ours(graph, x), args.repeats),
+        (f"dense softmax over the {len(legal)} legal joint states", dense(legal), args.repeats),
+        (f"brute force over all 2^{graph.n} assignments, illegal masked", brute(graph), 1),
     ]
     print(f"marginals + backward, B={args.batch}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"{'method':<30}{'median ms':>12}{'vs hexgraph':>14}{'max |diff|':>14}")
-    base_t, base_out = None, None
+    print(f"{'method':<58}{'median ms':>12}{'vs hexgraph':>14}{'max |diff|':>14}")
+    base_t, base_out, table = None, None, []
     for name, fn, repeats in rows:
         t, out = timed(fn, f, repeats)
         if base_t is None:
             base_t, base_out = t, out
         diff = (out - base_out).abs().max().item()
-        print(f"{name:<30}{t * 1e3:>12.2f}{t / base_t:>13.1f}x{diff:>14.2e}")
+        print(f"{name:<58}{t * 1e3:>12.2f}{t / base_t:>13.1f}x{diff:>14.2e}")
+        table.append({"method": name, "median ms": t * 1e3, "vs hexgraph": t / base_t, "max abs diff": diff})
+    formats = {"median ms": "{:,.1f}", "vs hexgraph": "{:,.1f}×", "max abs diff": "{:.1e}"}
+    meta = {
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    save("hexgraph", table, meta, formats={"hexgraph": formats})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The light install beside the full one: install time and size, import time, one assessment's time and memory.
 
-    python benchmarks/bench_install.py [--full-venv .venv] [--runs 5]
+    python -m benchmarks install [--full-venv .venv] [--runs 5]
 
 Creates a fresh venv with ``pip install .`` (the core: the runtime only) and, unless ``--full-venv``
 names an existing one, a second with every extra (``.[train,pandas,clip,superpixels,ray,test]``);
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 from PIL import Image
+
+from benchmarks.results import save
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_EXTRAS = "train,pandas,clip,superpixels,ray,test"
@@ -90,6 +92,19 @@ def main() -> None:
                 f"{m['peak_mb']:>9.0f}  {','.join(m['heavy']) or '-'}"
             )
         (core_mb, core_m), (full_mb, full_m) = measured
+        table = [
+            {
+                "install": name,
+                "install s": seconds,
+                "size MB": size,
+                "import s": m["import_s"],
+                "assess s": m["first_assess_s"],
+                "peak MB": m["peak_mb"],
+                "heavy": ",".join(m["heavy"]) or "-",
+            }
+            for (name, seconds, _), (size, m) in zip(rows, measured, strict=True)
+        ]
+        save("install", table, {"runs": args.runs})
         print(
             f"core / full: size {core_mb / full_mb:.3f}, import {core_m['import_s'] / full_m['import_s']:.2f}, "
             f"first assessment {core_m['first_assess_s'] / full_m['first_assess_s']:.2f}, "

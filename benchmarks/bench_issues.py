@@ -1,7 +1,7 @@
 """Issue-head accuracy on held-out scenes of the graded synthetic set, for several encoder/head setups.
 
-    python benchmarks/make_graded_set.py --out runs/graded --clive ../shared/data/clive
-    python benchmarks/bench_issues.py runs/graded
+    python -m phoneiqa.synth --out runs/graded
+    python -m benchmarks issues runs/graded
 
 Each setup trains a ``hex-linear`` head on ``labels_train.csv`` (early stopping on a seeded eighth
 of its *scenes*) and is evaluated on ``labels_val.csv``, whose scenes it never saw.  Printed: a
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks.results import save
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.heads import create_head
@@ -67,7 +68,7 @@ def run(setup: tuple[str, dict, dict], folder: Path, cfg: OptimConfig) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("graded", type=Path, help="folder written by make_graded_set.py")
+    parser.add_argument("graded", type=Path, help="folder written by python -m phoneiqa.synth")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--patience", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
@@ -94,6 +95,12 @@ def main() -> None:
             f"{label:<16}{m['accuracy']:>9.3f}{m['accuracy_always_none']:>12.3f}{m['recall']:>8.3f}"
             f"{m['precision']:>10.3f}{m['macro_f1']:>9.3f}"
         )
+    setups = {
+        name: {**metrics["mean"], "clean flagged": false_alarm, "train s": seconds}
+        for name, (metrics, false_alarm, seconds) in results.items()
+    }
+    per_label = {label: results[SHIPPED][0][label] for label in LABELS}
+    save("issues", {"setups": setups, f"per label, {SHIPPED}": per_label}, {"graded": str(args.graded)})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Issue levels against what viewers see: judged real photos, the judged calibration changes, ladders. One run.
 
-    python benchmarks/bench_judged.py [--graded runs/graded] [--folds 5] [--recipes default accurate]
+    python -m benchmarks judged [--graded runs/graded] [--folds 5] [--recipes default accurate]
         [--previous 839e372]
 
 Ground truth: ``../shared/data/judged`` (``labels.csv``: 1,646 real photos, each judged once on the scale of
@@ -15,7 +15,7 @@ Rows, side by side:
   captures of a ``mefb`` scene and copies of one photo share a fold), as ``train_shipped_models.py`` trains
   it: on the judged photos of the other folds (each counted ``phoneiqa.judged.TRAINING_REPEAT`` times, its
   judge named as rater, whose offset is learned as a nuisance) and the synthetic variants (``--graded``,
-  ``benchmarks/make_graded_set.py``) of their judged-fine references, on the features of the recipe's
+  ``python -m phoneiqa.synth``) of their judged-fine references, on the features of the recipe's
   shipped encoder.  ``<recipe>:photometric`` (or ``:all``) reads other features than the recipe does.
   Every photo, calibration change and ladder is predicted by the fold whose scenes it belongs to;
 - ``threshold rule``: one photometric statistic per label (``bench_exposure.fit_threshold_rule``),
@@ -49,9 +49,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from bench_exposure import column_features, fit_threshold_rule, photometric_features
-from scipy.stats import spearmanr
 
+from benchmarks.common import column_features, fit_threshold_rule, photometric_features
+from benchmarks.judged_metrics import (
+    BRIGHT,
+    DARK,
+    calibration_curve,
+    judged_metrics,
+    ladders_monotone,
+    mefb_pairs,
+    operating_points,
+)
+from benchmarks.results import save
 from hexgraph import median_levels
 from phoneiqa.encoders import create_encoder
 from phoneiqa.exposure import exposure_stops
@@ -68,11 +77,8 @@ from phoneiqa.training import OptimConfig, TrainConfig, fit_head, part_columns, 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 JUDGED = DATA / "judged"
-BRIGHT, DARK = LABELS.index("bright"), LABELS.index("dark")
-OVER = LABELS.index("overexposed")
 LADDER_BASES_PER_FOLD = 6
 RANK_COSTS = (0.0, 5.0, 10.0, 20.0, 40.0)
-OPERATING_THRESHOLDS = (0.5, 0.4, 0.3, 0.2)
 TARGETS = {
     "fine any": "<= 0.08",
     "fine severe+": "<= 0.02",
@@ -188,107 +194,6 @@ def peer_levels(files: Sequence[str], cache: Path) -> np.ndarray:
 def expected(p: np.ndarray) -> np.ndarray:
     """``[N, L]`` expected levels of probabilities ``[N, L, K]``."""
     return (p * np.arange(p.shape[-1])).sum(-1)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# metrics
-
-
-def judged_metrics(frame: pd.DataFrame, levels: np.ndarray, signed: np.ndarray) -> dict[str, float]:
-    fine = is_fine(frame).to_numpy()
-    e = frame["exposure"].to_numpy()
-    mefb = (frame["source"] == "mefb").to_numpy()
-    out = {
-        "fine any": float((levels[fine] > 0).any(1).mean()),
-        "fine severe+": float((levels[fine] >= 2).any(1).mean()),
-        "dark>=2 found": float((levels[e <= -2, DARK] > 0).mean()),
-        "bright>=2 found": float((levels[e >= 2, BRIGHT] > 0).mean()),
-        "blown>=2 found": float((levels[frame["blown"].to_numpy() >= 2, OVER] > 0).mean()),
-        "exposure spearman": float(spearmanr(signed, e).statistic),
-        "exposure spearman, levels": float(spearmanr(levels[:, BRIGHT] - levels[:, DARK], e).statistic),
-        "exposure spearman, mefb": float(spearmanr(signed[mefb], e[mefb]).statistic),
-        "wrong way": int(((e < 0) & (levels[:, BRIGHT] > 0)).sum() + ((e > 0) & (levels[:, DARK] > 0)).sum()),
-    }
-    for j, label in enumerate(LABELS):
-        out[f"fine {label}"] = float((levels[fine, j] > 0).mean())
-        out[f"fine {label} severe+"] = float((levels[fine, j] >= 2).mean())
-    for scene, rows in frame[fine].groupby("scene"):
-        idx = np.flatnonzero(fine)[np.isin(np.flatnonzero(fine), frame.index.get_indexer(rows.index))]
-        out[f"scene {scene}"] = float((levels[idx] > 0).any(1).mean())
-        out[f"scene {scene} severe+"] = float((levels[idx] >= 2).any(1).mean())
-        out[f"scene {scene} n"] = len(idx)
-    return out
-
-
-def mefb_pairs(frame: pd.DataFrame, burden: np.ndarray) -> tuple[float, int]:
-    """Share of mefb scenes whose judged-better capture has the lower predicted burden (ties count half)."""
-    mefb = frame["source"] == "mefb"
-    judged = (frame[["exposure", "contrast"]].abs().sum(axis=1) + frame["blown"] + frame["grey"]).to_numpy()
-    hits, n = 0.0, 0
-    for _, rows in frame[mefb].groupby("scene_id"):
-        if len(rows) != 2:
-            continue
-        i, j = frame.index.get_indexer(rows.index)
-        if judged[i] == judged[j]:
-            continue
-        better, worse = (i, j) if judged[i] < judged[j] else (j, i)
-        n += 1
-        hits += 1.0 if burden[better] < burden[worse] else 0.5 if burden[better] == burden[worse] else 0.0
-    return hits / max(n, 1), n
-
-
-def operating_points(frame: pd.DataFrame, levels: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """Detection against false alarms as the exposure labels' first level is reported from a lower probability:
-    per threshold t, ``dark`` and ``bright`` are raised to at least normal where P(level >= 1) > t (t = 0.5 is
-    the median the heads report)."""
-    fine = is_fine(frame).to_numpy()
-    e = frame["exposure"].to_numpy()
-    rows = {}
-    for t in OPERATING_THRESHOLDS:
-        raised = levels.copy()
-        for j in (DARK, BRIGHT):
-            raised[:, j] = np.maximum(raised[:, j], p[:, j, 1:].sum(-1) > t)
-        rows[t] = {
-            "fine any": (raised[fine] > 0).any(1).mean(),
-            "fine severe+": (raised[fine] >= 2).any(1).mean(),
-            "dark>=2 found": (raised[e <= -2, DARK] > 0).mean(),
-            "bright>=2 found": (raised[e >= 2, BRIGHT] > 0).mean(),
-            "exposure spearman, levels": spearmanr(raised[:, BRIGHT] - raised[:, DARK], e).statistic,
-        }
-    return pd.DataFrame(rows).T.rename_axis("P(>=1) >")
-
-
-def calibration_curve(frame: pd.DataFrame, levels: np.ndarray, exp: np.ndarray | None) -> pd.DataFrame:
-    """Per (op, amount): the viewers' mean signed level beside the predicted one (reported and expected)."""
-    pairs = {"gain": (BRIGHT, DARK, "exposure"), "none": (BRIGHT, DARK, "exposure")}
-    pairs |= dict.fromkeys(("flat", "curve"), (LABELS.index("high_contrast"), LABELS.index("low_contrast"), "contrast"))
-    pairs["grey"] = (LABELS.index("over_suppressed"), None, "grey")
-    rows = []
-    for (op, amount), part in frame.groupby(["op", "amount"]):
-        up, down, field = pairs[op]
-        idx = frame.index.get_indexer(part.index)
-        reported, expect = (
-            float((v[idx, up] - (v[idx, down] if down is not None else 0)).mean()) if v is not None else float("nan")
-            for v in (levels, exp)
-        )
-        rows.append(
-            {
-                "change": f"{op} {amount:g}",
-                "field": field,
-                "viewers": float(part[field].mean()),
-                "reported": reported,
-                "expected": expect,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def ladders_monotone(frame: pd.DataFrame, levels: np.ndarray) -> float:
-    ok = []
-    for (_, label), rows in frame.groupby(["base", "label"]):
-        idx = frame.index.get_indexer(rows.sort_values("step").index)
-        ok.append(bool((np.diff(levels[idx, LABELS.index(label)]) >= 0).all()))
-    return float(np.mean(ok))
 
 
 def recipe_of(spec: str) -> TrainConfig:
@@ -509,7 +414,7 @@ def main() -> None:
             print(points.to_string())
     print(
         f"\nbest shot first in the mefb pairs whose judged levels differ, ranking by the fast score less C points per "
-        f"expected issue level (phoneiqa.assessment.ISSUE_COST; a pair's key departures cancel), C = {RANK_COSTS}:"
+        f"expected issue level (phoneiqa.rank.ISSUE_COST; a pair's key departures cancel), C = {RANK_COSTS}:"
     )
     for name, row in rank_rows.items():
         print(f"  {name:<28}" + "".join(f"{v:>8.3f}" for v in row.values()))
@@ -523,6 +428,15 @@ def main() -> None:
         "\nissue head time per photo (after its features, one photo per call, median of 200): "
         + ", ".join(f"{n} {v:.3f} ms" for n, v in heads_ms.items())
     )
+    tables = {
+        "judged": frame,
+        "calibration curve": merged,
+        "rank: best shot first in mefb pairs": {n: {f"C = {c}": v for c, v in r.items()} for n, r in rank_rows.items()},
+        "exposure_stops error": {n: {"median abs error, stops": v} for n, v in stops_error.items()},
+        "issue head ms per photo": {n: {"ms": v} for n, v in heads_ms.items()},
+        **{f"operating points, {n}": points for n, points in operating.items()},
+    }
+    save("judged", tables, {k: v for k, v in vars(args).items() if k != "out"} | {"targets": dict(TARGETS)})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """CLIVE score accuracy and cost of the score heads on frozen features, median (and range) over seeded 80/20 splits.
 
-    python benchmarks/bench_score.py [--encoder effnet-lite0] [--encoder-args JSON] [--splits 10]
+    python -m benchmarks score [--encoder effnet-lite0] [--encoder-args JSON] [--splits 10]
         [--epochs 40] [--n1-epochs 10] [--methods ridge mlp qcern qcern-n1 qualitynet ridge@qualitynet ...]
 
 Rows: the ridge head (closed-form ridge regression, the same as scikit-learn's RidgeCV), the
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.results import save
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
 from phoneiqa.heads import HEADS, create_head
@@ -189,7 +190,7 @@ def main() -> None:
         order = np.random.default_rng(seed).permutation(len(y))
         n_test = len(y) // 5
         te, tr = torch.as_tensor(order[:n_test]), torch.as_tensor(order[n_test:])
-        cfg = OptimConfig(seed=seed, epochs=args.epochs)
+        cfg = OptimConfig(seed=seed, epochs=args.epochs, patience=10)  # the published runs' patience
         for m in args.methods:
             x = features[keys[m]]
             t0 = time.perf_counter()
@@ -217,6 +218,21 @@ def main() -> None:
             f"{seconds[m] / args.splits:>9.1f}{weights:>10d}{enc_ms[keys[m]]:>8.1f}{ms:>9.2f}"
         )
     print("\nencoder arguments:", json.dumps({m: specs[m][1] for m in args.methods}))
+    table = {}
+    for m in args.methods:
+        med = {k: statistics.median(r[k] for r in results[m]) for k in METRICS}
+        table[rows[m]] = {
+            "encoder": specs[m][0],
+            "epochs": runners[m][1],
+            **{k.upper() if k in ("srcc", "plcc", "krcc", "rmse") else k: v for k, v in med.items()},
+            "SRCC min": min(r["srcc"] for r in results[m]),
+            "SRCC max": max(r["srcc"] for r in results[m]),
+            "s/split": seconds[m] / args.splits,
+            "weights": cost[m][0],
+            "encoder ms": enc_ms[keys[m]],
+            "head ms": cost[m][1],
+        }
+    save("score", table, {"splits": args.splits, "encoder args": {m: specs[m][1] for m in args.methods}})
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Does the score know exposure and degradation?  Scores of problem photos against their clean photo, in one run.
 
-    python benchmarks/bench_score_awareness.py [--models default accurate] [--pairwise 0 0.01 0.1]
+    python -m benchmarks score_awareness [--models default accurate] [--pairwise 0 0.01 0.1]
 
-On the test-split scenes of ``benchmarks/make_graded_set.py`` (``--graded``: scenes no head was trained
+On the test-split scenes of ``python -m phoneiqa.synth`` (``--graded``: scenes no head was trained
 on), for each shipped model (``--models``: names or checkpoint paths):
 
 * severe-or-worse variants scoring below their scene's clean photo, for the training generator
   (``phoneiqa.synth``: the graded set's variants against its clean variant) and the independent
-  generator (``benchmarks/independent_generator.py``: its random variants against its clean photo);
+  generator (``tools/independent_generator/``: its random variants against its clean photo);
   the variants are cropped and resized on their own, so the pairs also differ a little in framing;
 * ladders whose clean photo scores above every step with a problem (level >= 1; the mildest steps of
   a ladder are often below the ``normal`` boundary and are left out), per issue and generator; the
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,9 +35,8 @@ import pandas as pd
 import torch
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_exposure as bx
-
+from benchmarks import common as bx
+from benchmarks.results import save
 from phoneiqa.features import cached_features
 from phoneiqa.heads.ridge import DEFAULT_ALPHAS, loo_errors
 from phoneiqa.labels import LABELS
@@ -78,7 +76,7 @@ def clean_and_degraded(bases: list[str], out: Path, seed: int) -> pd.DataFrame:
         out.mkdir(parents=True, exist_ok=True)
         rows = []
         for index, base in enumerate(bases):
-            photo = bx._small(load_base(next(p for p in bx._base_dirs() if (p / base).exists()) / base))
+            photo = bx.small(load_base(next(p for p in bx.base_dirs() if (p / base).exists()) / base))
             stem = Path(base).stem
             photo.save(out / f"{stem}__clean.jpg", quality=CLEAN_QUALITY)
             rows.append({"filename": f"{stem}__clean.jpg", "base": base, "kind": "clean", "step": -1})
@@ -257,6 +255,7 @@ def main() -> None:
     print(f"{'':<28}" + "".join(f"{name:>12}" for name in results))
     for key in keys:
         print(f"{key:<28}" + "".join(f"{r[key]:>12.3f}" for r in results.values()))
+    save("score_awareness", {key: {n: r[key] for n, r in results.items()} for key in keys}, {"models": args.models})
     if args.pairwise:
         tradeoff(scorers[0], args.graded, sets, args.pairwise)
 

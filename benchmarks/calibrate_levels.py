@@ -1,6 +1,6 @@
 """Where a viewer's level begins, on the definitions' measurements: the psychometric fit behind ``BOUNDARIES``.
 
-    python benchmarks/calibrate_levels.py [--out runs/calibration]
+    python -m benchmarks calibrate_levels [--out runs/calibration]
 
 ``../shared/data/judged/calibration.csv`` holds 60 photos judged fine, each shown unchanged and with
 five known tone changes (gain in stops, flattening, S-curve, highlight compression), each judged by
@@ -35,6 +35,7 @@ from PIL import Image
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from benchmarks.results import save
 from phoneiqa import exposure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +176,16 @@ def main() -> None:
             model += (1 if k == 0 else -1) * expected
         print(f"{op:6} {amount:>5}: {field:9} viewers {rows[field].mean():+.2f}  model {model:+.2f}")
     (args.out / "boundaries.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    table = {
+        label: {
+            "measurement": r["measurement"],
+            **dict(zip(("normal", "severe", "blocking"), r["boundaries"], strict=True)),
+            "spread": r["spread"],
+            "levels seen": f"1..{r['fitted_levels']}",
+        }
+        for label, r in result.items()
+    }
+    save("calibrate_levels", table)
 
 
 if __name__ == "__main__":

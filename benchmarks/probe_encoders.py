@@ -1,6 +1,6 @@
 """Encoder speed and a frozen linear probe of each encoder's features on CLIVE.
 
-    python benchmarks/probe_encoders.py [--splits 10] [--threads 2]
+    python -m benchmarks probe_encoders [--splits 10] [--threads 2]
 
 Speed: wall-clock and CPU milliseconds per image of ``encode`` (preprocessing included) on the first 64 CLIVE photos
 (500×500, resized to 384×384 for EfficientNet-Lite, 256×256 for photometric), batches of 16,
@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from benchmarks.results import save
 from phoneiqa.encoders import create_encoder
 from phoneiqa.encoders.base import Encoder
 from phoneiqa.encoders.effnet import ALL_STAGES, DEFAULT_STAGES, HEAD, EfficientNetLiteEncoder
@@ -99,9 +100,11 @@ def main() -> None:
     sample = load(paths[:CHUNK])
     encoders = {name: create_encoder(name) for name in ("effnet-lite0", "effnet-lite1", "effnet-lite2", "photometric")}
     print(f"speed, {args.threads} threads, batches of 16, preprocessing included: ms/image wall, CPU")
+    speed, probes = {}, {}
     for name, encoder in encoders.items():
         wall, cpu = ms_per_image(encoder, sample)
         print(f"  {name:14s} {wall:8.2f} {cpu:8.2f}  ({encoder.feature_dim} features)")
+        speed[name] = {"wall ms/image": wall, "CPU ms/image": cpu, "features": encoder.feature_dim}
     photometric = encoders["photometric"]
     x = torch.stack([photometric.to_tensor(im) for im in sample[:16]])
     with torch.no_grad():
@@ -127,6 +130,12 @@ def main() -> None:
     for label, x_all in rows:
         median, low, high = probe(x_all, mos, args.splits)
         print(f"  {label:48s} {x_all.shape[1]:5d} d  {median:.3f} [{low:.3f}, {high:.3f}]")
+        probes[label] = {"dims": x_all.shape[1], "SRCC": median, "SRCC min": low, "SRCC max": high}
+    save(
+        "probe_encoders",
+        {"speed": speed, "CLIVE ridge probe": probes},
+        {"splits": args.splits, "threads": args.threads},
+    )
 
 
 if __name__ == "__main__":

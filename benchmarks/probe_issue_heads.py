@@ -1,11 +1,11 @@
 """Is the issue head's form what limits it?  Measurement regressors beside the shipped head and the rule.
 
-    python benchmarks/probe_issue_heads.py [--graded runs/graded] [--margins 0 0.5 1]
+    python -m benchmarks probe_issue_heads [--graded runs/graded] [--margins 0 0.5 1]
 
 The issue definitions are thresholds on four measurements (``phoneiqa.exposure``).  Instead of levels,
 this probe regresses three of them (``exposure_ev``, log ``contrast_ratio``, ``highlight_drop_ev``)
 from the shipped head's photometric statistics plus the ``exposure`` encoder's single-photo quantities,
-with two model families fitted on the graded set's training split (``benchmarks/make_graded_set.py``):
+with two model families fitted on the graded set's training split (``python -m phoneiqa.synth``):
 a linear ridge (penalty by validation error) and gradient-boosted trees; ``overexposed`` is read off the
 photo itself (its ``blown_share``, which needs no reference).  Levels follow from the definitions'
 boundaries, moved away from zero by ``margin`` times each measurement's validation error (a margin
@@ -24,7 +24,6 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-import bench_exposure as bench  # benchmarks/ is on sys.path when this script runs
 import numpy as np
 import pandas as pd
 import torch
@@ -32,6 +31,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
+from benchmarks import common as bench
+from benchmarks.results import save
 from phoneiqa import exposure
 from phoneiqa.encoders import create_encoder
 from phoneiqa.features import cached_features
@@ -147,8 +148,11 @@ def main() -> None:
     header = ["mefb direction", "pair order", "CLIVE all / weighted", "training gen. FA / min det. / tau"]
     header.append("independent gen. FA / min det. / tau")
     print(f"\n{'row':<22}" + "".join(f"{h:>38}" for h in header))
+    table = {}
     for name, preds in rows.items():
-        print(f"{name:<22}" + "".join(f"{c:>38}" for c in summary(sets, preds)))
+        table[name] = dict(zip(header, summary(sets, preds), strict=True))
+        print(f"{name:<22}" + "".join(f"{c:>38}" for c in table[name].values()))
+    save("probe_issue_heads", table, {"margins": args.margins})
 
 
 if __name__ == "__main__":

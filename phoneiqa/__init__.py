@@ -20,7 +20,7 @@ from phoneiqa.errors import (
     PhoneIQAError,
 )
 from phoneiqa.extras import MissingExtraError, needs_extras
-from phoneiqa.labels import LABELS, LEVELS, load_graph, read_labels_csv
+from phoneiqa.labels import LABELS, load_graph, read_labels_csv
 from phoneiqa.loading import list_models, load
 from phoneiqa.rank import RankedShot, rank
 from phoneiqa.version import __version__
@@ -30,12 +30,12 @@ _LAZY = {
     "list_encoders": "phoneiqa.encoders",
     "create_head": "phoneiqa.heads",
     "list_heads": "phoneiqa.heads",
-    "DataConfig": "phoneiqa.training",
-    "DataSource": "phoneiqa.training",
-    "HeadConfig": "phoneiqa.training",
-    "ModelConfig": "phoneiqa.training",
-    "OptimConfig": "phoneiqa.training",
-    "TrainConfig": "phoneiqa.training",
+    "DataConfig": "phoneiqa.training_config",
+    "DataSource": "phoneiqa.training_config",
+    "HeadConfig": "phoneiqa.training_config",
+    "ModelConfig": "phoneiqa.training_config",
+    "OptimConfig": "phoneiqa.training_config",
+    "TrainConfig": "phoneiqa.training_config",
     "train": "phoneiqa.training",
 }
 
@@ -50,7 +50,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "LABELS",
-    "LEVELS",
     "Assessment",
     "Assessor",
     "ConfigError",

@@ -19,7 +19,6 @@ from PIL import Image
 from phoneiqa.errors import DataFormatError, ImageError, ParameterError, check_count
 from phoneiqa.exposure import exposure_stops
 from phoneiqa.image import ImageInput, describe
-from phoneiqa.labels import LEVELS
 from phoneiqa.preprocess import load_scaled
 
 if TYPE_CHECKING:
@@ -32,9 +31,11 @@ class Assessment:
 
     ``score``: predicted mean opinion score on the 0..100 scale of human ratings, higher is better
     (``None`` only for a model trained without a score head).  ``issues``: label key -> level
-    0..3 (none, normal, severe, blocking), each label's median level under the exact probabilities
-    (:func:`hexgraph.median_levels`), always a legal combination, so never bright and dark at once.
-    ``probabilities``: label key -> the exact probabilities of levels 0..3, summing to 1.
+    0..K-1 (``smartphone6``: none, normal, severe, blocking), each label's median level under the exact
+    probabilities (:func:`hexgraph.median_levels`), always a legal combination, so never bright and dark at
+    once.  ``probabilities``: label key -> the exact probabilities of levels 0..K-1, summing to 1.
+    ``level_names``: label key -> the names of its levels, from the model's label spec
+    (``Assessor.level_names``; what :meth:`flagged` says), not part of ``==`` or :meth:`to_dict`.
     ``explanation``: where the exposure problems are (:class:`phoneiqa.explain.Explanation`), when
     assessed with ``explain=True``; see :meth:`overlay`.  ``exposure_shares``: then also each map's
     share of the frame (:attr:`phoneiqa.explain.Explanation.shares`), which, unlike the maps, survives
@@ -46,6 +47,7 @@ class Assessment:
     probabilities: dict[str, list[float]]
     explanation: Explanation | None = field(default=None, compare=False, repr=False)
     exposure_shares: dict[str, float] | None = field(default=None, compare=False)
+    level_names: Mapping[str, Sequence[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-able dict with ``score``, ``issues`` and ``probabilities`` (and ``exposure_shares``
@@ -60,9 +62,10 @@ class Assessment:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Assessment:
+    def from_dict(cls, data: Mapping[str, Any], level_names: Mapping[str, Sequence[str]] | None = None) -> Assessment:
         """The assessment :meth:`to_dict` made ``data`` of (read back from JSON, a cache or another process);
-        the exposure maps themselves are not in it.  :class:`DataFormatError` names a missing or unknown key."""
+        the exposure maps themselves are not in it, nor the level names: pass the model's ``level_names``.
+        :class:`DataFormatError` names a missing or unknown key."""
         keys = set(data)
         if missing := {"score", "issues", "probabilities"} - keys:
             raise DataFormatError(f"an assessment needs {', '.join(sorted(missing))}; got {', '.join(sorted(keys))}")
@@ -74,6 +77,7 @@ class Assessment:
             issues={k: int(v) for k, v in data["issues"].items()},
             probabilities={k: [float(p) for p in v] for k, v in data["probabilities"].items()},
             exposure_shares=None if shares is None else {k: float(v) for k, v in shares.items()},
+            level_names=level_names or {},
         )
 
     def overlay(self, legend: bool = True) -> Image.Image:
@@ -94,65 +98,15 @@ class Assessment:
         return float(exposure_stops(bright, dark)[0])
 
     def flagged(self) -> dict[str, str]:
-        """The issues of level >= 1, as label key -> level name."""
-        return {k: LEVELS[v] for k, v in self.issues.items() if v > 0}
+        """The issues of level >= 1, as label key -> level name (its spec's, see ``level_names``; ``"level k"``
+        where the assessment was made without them)."""
+        names = self.level_names
+        return {k: names[k][v] if k in names else f"level {v}" for k, v in self.issues.items() if v > 0}
 
     def __str__(self) -> str:
         score = "-" if self.score is None else f"{self.score:.1f}"
         flagged = ", ".join(f"{k}: {v}" for k, v in self.flagged().items()) or "no issues"
         return f"score {score}; {flagged}"
-
-
-SCORE_PRECISION = 0.1
-"""Values of :func:`keep_value` closer than this are a tie in :func:`rank_order`, broken by the issues (scores
-are shown with one decimal)."""
-ISSUE_COST = 10.0
-"""Score points that one expected issue level costs a shot in :func:`rank_order`.  The score hardly
-penalises exposure problems (CLIVE's raters like dark, punchy photos), so on score alone a shot one
-stop over often outranks its well-exposed twin.  Chosen on the levels calibrated to viewers: in the
-``mefb`` pairs whose judged levels differ, the judged-better capture is first in 0.932 with 10 points
-(0.909 with 0, 5 or 40; ``benchmarks/bench_judged.py``, out-of-fold levels, the ``fast`` score), and
-generated bursts keep their clean shot first (``tests/test_groups.py``)."""
-EXPOSURE_COST = 10.0
-"""Score points per stop that a shot's key departs from the median key of the shots ranked with it
-(:func:`rank_order` with ``exposures``).  A single photo's exposure can only be judged against what
-well-exposed scenes look like (the issue head: about ±0.45 stops of doubt); shots of one scene are
-compared exactly.  Chosen on generated bursts (``docs/numbers.md``)."""
-
-
-def issue_burden(assessment: Assessment) -> tuple[int, int, float]:
-    """How much is wrong with a shot, smaller is better: (sum of levels, worst level, expected sum of levels)."""
-    levels = list(assessment.issues.values())
-    expected = sum(sum(k * p for k, p in enumerate(probs)) for probs in assessment.probabilities.values())
-    return sum(levels), max(levels, default=0), expected
-
-
-def keep_value(assessment: Assessment, departure: float = 0.0) -> float:
-    """What :func:`rank_order` ranks by: the score (0 without a score head) less :data:`ISSUE_COST` per
-    expected issue level (the sum over labels of the mean level under the probabilities), less
-    :data:`EXPOSURE_COST` per stop of ``departure`` from its burst's exposure."""
-    return (assessment.score or 0.0) - ISSUE_COST * issue_burden(assessment)[2] - EXPOSURE_COST * departure
-
-
-def rank_order(assessments: Sequence[Assessment], exposures: Sequence[float] | None = None) -> list[int]:
-    """Positions of ``assessments`` (shots of one scene) best first: by :func:`keep_value`, highest first,
-    compared at :data:`SCORE_PRECISION`; then fewer and lighter issues (:func:`issue_burden`); then input order.
-
-    ``exposures``: each shot's key in stops (:func:`phoneiqa.groups.exposure_key`).  Shots of one scene differ
-    in it exactly by the light they were given, so a shot's departure from the burst's median key counts
-    against it: the median stands for the exposure the camera metered for most shots."""
-    departures = [0.0] * len(assessments)
-    if exposures is not None:
-        if len(exposures) != len(assessments):
-            raise ValueError(f"{len(exposures)} exposures for {len(assessments)} shots")
-        middle = float(np.median(exposures)) if len(exposures) else 0.0
-        departures = [abs(e - middle) for e in exposures]
-
-    def key(i: int) -> tuple:
-        value = keep_value(assessments[i], departures[i])
-        return (-round(value / SCORE_PRECISION), *issue_burden(assessments[i]), i)
-
-    return sorted(range(len(assessments)), key=key)
 
 
 ERRORS = ("raise", "return")
@@ -204,9 +158,10 @@ def make_assessments(
     levels: np.ndarray | None,
     keys: Sequence[str],
     n: int,
+    level_names: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Assessment]:
-    """One :class:`Assessment` per image from batch arrays (``None`` for a head the model lacks);
-    scores are clamped to 0..100."""
+    """One :class:`Assessment` per image from batch arrays (``None`` for a head the model lacks), with the
+    model's ``level_names``; scores are clamped to 0..100."""
     results = []
     for i in range(n):
         results.append(
@@ -214,6 +169,7 @@ def make_assessments(
                 score=None if scores is None else min(max(float(scores[i]), 0.0), 100.0),
                 issues={} if levels is None else dict(zip(keys, map(int, levels[i]), strict=True)),
                 probabilities={} if probabilities is None else dict(zip(keys, probabilities[i].tolist(), strict=True)),
+                level_names=level_names or {},
             )
         )
     return results
@@ -227,13 +183,15 @@ def unchanged(image: Image.Image) -> Image.Image:
 class Assessor(ABC):
     """What every model backend is: :func:`phoneiqa.load` returns one, the audit runs one.
 
-    A backend says which issues it reports (``labels``, its label spec's keys) and whether it has a
+    A backend says which issues it reports (``labels``, its label spec's keys), what their levels are called
+    (``level_names``: label key -> names of levels 0..K-1, from the same spec) and whether it has a
     score (``has_score``), decodes photos to ``short_side`` at least, turns one decoded image into its
     input with :meth:`preparer` (picklable, so the audit's worker processes can do it) and assesses a
     batch of prepared inputs in one call with :meth:`run`.  :meth:`assess` is built on those once.
     """
 
     labels: tuple[str, ...]
+    level_names: dict[str, tuple[str, ...]]
     has_score: bool
     short_side: int
 
@@ -279,3 +237,26 @@ class Assessor(ABC):
             return [replace(a, explanation=e, exposure_shares=e.shares) for a, (_, e) in zip(done, batch, strict=True)]
 
         return assess_batches(images, batch_size, decode_and_explain, run, errors)
+
+    def assess_with(
+        self,
+        images: Sequence[ImageInput],
+        measure: Callable[[Image.Image], Any],
+        batch_size: int = 32,
+        errors: str = "raise",
+    ) -> list[tuple[Assessment, Any] | ImageError]:
+        """:meth:`assess` of a list of images, each assessment paired with ``measure`` of the very image it was
+        made from (decoded once: :func:`phoneiqa.rank` reads each shot's key, :func:`phoneiqa.groups.exposure_key`,
+        from the pixels the model assesses).  ``batch_size`` and ``errors`` as :meth:`assess`'s; an input that
+        cannot be used is its :class:`~phoneiqa.ImageError` in its slot with ``errors="return"``."""
+        prepare = self.preparer()
+
+        def decode_and_measure(source: ImageInput, name: str | None) -> tuple[Any, Any]:
+            image = load_scaled(source, self.short_side, name=name)
+            return prepare(image), measure(image)
+
+        def run(batch: list[tuple[Any, Any]]) -> list[tuple[Assessment, Any]]:
+            done = self.run([prepared for prepared, _ in batch])
+            return [(a, measured) for a, (_, measured) in zip(done, batch, strict=True)]
+
+        return assess_batches(list(images), batch_size, decode_and_measure, run, errors)

@@ -111,7 +111,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         "config",
         nargs="?",
         default="default",
-        help="a shipped recipe (default, accurate: encoder, heads, optimisation) or a config JSON (default: default)",
+        help="a shipped model, whose recipe (encoder, heads, optimisation) is trained on the --csv files "
+        "(fast = default, accurate; `phoneiqa models` lists them), or a config JSON (default: default)",
     )
     p.add_argument("--out", required=True, help="output folder for model.pt, metrics.json, curves.png")
     p.add_argument("--csv", action="append", default=[], help="label CSV (repeatable; instead of a config)")
@@ -202,7 +203,6 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
 
 @command("assess", "score photos and name their exposure issues", _assess_args)
 def _assess(args: argparse.Namespace) -> int:
-    from phoneiqa.labels import LEVELS
     from phoneiqa.loading import load
 
     files = list(args.files) + ([sample_photo()] if args.sample else [])
@@ -210,7 +210,8 @@ def _assess(args: argparse.Namespace) -> int:
         raise ConfigError("give at least one image file (or --sample)")
     model = load(args.model, backend=args.backend)
     width = max(len(f) for f in files)
-    widths = {k: max(len(k), *map(len, LEVELS)) for k in model.labels}
+    names = model.level_names  # from the model's label spec
+    widths = {k: max(len(k), *map(len, names[k])) for k in model.labels}
     maps = list(MAPS) if args.explain is not None else []
     if not args.json:
         header = "  ".join([*(f"{k:<{w}}" for k, w in widths.items()), *(f"{m} %" for m in maps)])
@@ -227,7 +228,7 @@ def _assess(args: argparse.Namespace) -> int:
             print(json.dumps({"file": f, **result.to_dict()}))
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
-            levels = [f"{LEVELS[result.issues[k]]:<{w}}" for k, w in widths.items()]
+            levels = [f"{names[k][result.issues[k]]:<{w}}" for k, w in widths.items()]
             found = result.exposure_shares or {}
             shares = [f"{100 * found[m]:>{len(m) + 2}.1f}" for m in maps]
             print(f"{f:<{width}}  {score:>5}  {'  '.join(levels + shares)}".rstrip())
@@ -251,12 +252,12 @@ def _assess_each(model: Any, files: list[str], explain: bool = False) -> list[An
     """Each file's assessment, or the error naming it (in its place); a folder is pointed to the audit."""
     readable = [f for f in files if not os.path.isdir(f)]
     results = iter(model.assess(readable, errors="return", explain=explain) if readable else [])
-    return [
-        PhoneIQAError(f"{f}: a folder; `phoneiqa audit {f}` assesses the photos in it")
-        if os.path.isdir(f)
-        else next(results)
-        for f in files
-    ]
+    return [_folder_error(f) if os.path.isdir(f) else next(results) for f in files]
+
+
+def _folder_error(folder: str) -> PhoneIQAError:
+    """The error of a folder given where photos are: the audit assesses the photos in it."""
+    return PhoneIQAError(f"{folder}: a folder; `phoneiqa audit {folder}` assesses the photos in it")
 
 
 def _print_error(file: str, error: Exception, as_json: bool, **fields: Any) -> None:
@@ -286,34 +287,30 @@ def _rank_args(p: argparse.ArgumentParser) -> None:
 
 @command("rank", "order shots of one scene best first", _rank_args)
 def _rank(args: argparse.Namespace) -> int:
-    from phoneiqa.assessment import rank_order
-    from phoneiqa.groups import source_exposure
-    from phoneiqa.loading import load
+    from phoneiqa.rank import rank
 
-    model = load(args.model)
-    results = zip(args.files, _assess_each(model, args.files), strict=True)
-    assessed, failed = [], []
-    for f, result in results:
-        (failed if isinstance(result, PhoneIQAError) else assessed).append((f, result))
-    order = rank_order([a for _, a in assessed], [source_exposure(f) for f, _ in assessed])
+    failed = {i: _folder_error(f) for i, f in enumerate(args.files) if os.path.isdir(f)}
+    readable = [i for i in range(len(args.files)) if i not in failed]
+    shots = rank([args.files[i] for i in readable], model=args.model, errors="return")
+    failed |= {readable[shot.index]: shot.error for shot in shots if shot.error is not None}
     width = max(len(f) for f in args.files)
     if not args.json:
         print(f"{'rank':>4}  {'file':<{width}}  {'score':>5}  issues")
-    for place, i in enumerate(order, 1):
-        f, result = assessed[i]
+    for place, shot in enumerate((s for s in shots if s.error is None), 1):
+        f, result = shot.name, shot.assessment
         if args.json:
             print(json.dumps({"rank": place, "file": f, **result.to_dict()}))
         else:
             score = "-" if result.score is None else f"{result.score:.1f}"
             issues = ", ".join(f"{k}: {v}" for k, v in result.flagged().items()) or "none"
             print(f"{place:>4}  {f:<{width}}  {score:>5}  {issues}")
-    for f, error in failed:
-        _print_error(f, error, args.json, rank=None)
+    for i in sorted(failed):
+        _print_error(args.files[i], failed[i], args.json, rank=None)
     return 1 if failed else 0
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.audit_pipeline import DEFAULT_BATCH_SIZE, REPORT_FORMATS
+    from phoneiqa.audit import DEFAULT_BATCH_SIZE, REPORT_FORMATS
     from phoneiqa.loading import BACKENDS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
@@ -351,7 +348,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
 
 @command("audit", "assess a photo library into a CSV/Parquet/JSONL report and an HTML page", _audit_args)
 def _audit(args: argparse.Namespace) -> int:
-    from phoneiqa.audit_pipeline import summarize, write_report
+    from phoneiqa.audit import audited, summarize, write_report
 
     if args.explain and not args.html:
         raise ConfigError("--explain draws the exposure maps into the HTML report: give --html too")
@@ -370,13 +367,11 @@ def _audit(args: argparse.Namespace) -> int:
         "concurrency": None,
     }
     try:  # the reports are written while the audit's images can be read from where it keeps them
-        from phoneiqa.audit import audited
-
         with audited(args.paths, **options) as (table, images):
             if args.out:
                 write_report(table, args.out)
             if args.html:
-                from phoneiqa.report_html import write_html
+                from phoneiqa.audit.reports.html import write_html
 
                 embed = True if args.single_file else None
                 write_html(

@@ -46,3 +46,15 @@ def check_count(name: str, value: object, minimum: int, optional: bool = False) 
         allowed = f"an integer >= {minimum}" + (" or None" if optional else "")
         raise ParameterError(f"{name} must be {allowed}, got {value!r}")
     return int(value)
+
+
+def check_real(name: str, value: object, minimum: float, strict: bool = False) -> float:
+    """``value`` if it is a real number of at least ``minimum`` (above it when ``strict``), else
+    :class:`ParameterError` naming the parameter and the value."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (value > minimum if strict else value >= minimum)
+    ):
+        raise ParameterError(f"{name} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
+    return float(value)

@@ -23,7 +23,7 @@ capture time no more than :data:`MAX_GAP_S` seconds apart, whose layout similari
 :data:`MIN_SIMILARITY`; photos taken more than :data:`MAX_GAP_S` apart are never linked.  A group is a set of
 two or more photos joined by links (:func:`find_groups`); it is *sure* when every two of its photos show the
 same scene, else its photos are only *similar* (a chain of links, or a capture-time link alone).  The audit
-ranks each group by :func:`phoneiqa.assessment.rank_order` with the shots' keys (:func:`exposure_key`), as
+ranks each group by :func:`phoneiqa.rank.rank_order` with the shots' keys (:func:`exposure_key`), as
 ``phoneiqa.rank`` ranks shots, and counts only sure groups' other shots as photos that could be removed.
 """
 

@@ -65,9 +65,14 @@ def _shipped_graph(name: str) -> HexGraph:
     return graph_from_spec(load_spec_dict(name))
 
 
+def level_names(graph: HexGraph) -> dict[str, tuple[str, ...]]:
+    """Each label's level names (index = level), as its spec gives them: label key -> names."""
+    return {lab.key: lab.level_names for lab in graph.labels}
+
+
 _DEFAULT = load_graph(DEFAULT_SPEC)
 LABELS: tuple[str, ...] = tuple(lab.key for lab in _DEFAULT.labels)
-LEVELS: tuple[str, ...] = _DEFAULT.labels[0].level_names
+"""The label keys of the ``smartphone6`` spec (:data:`DEFAULT_SPEC`); a model's own are ``Assessor.labels``."""
 
 
 def read_labels_csv(

@@ -1,4 +1,4 @@
-"""Which model: the shipped model names, checkpoint files, and loading one with a backend.
+"""Which model: a shipped model (:mod:`phoneiqa.specs`) or a checkpoint, loaded with a backend.
 
 ``load`` returns an :class:`~phoneiqa.assessment.Assessor`: the compiled
 :class:`~phoneiqa.runtime.Runtime` (ONNX Runtime + numpy) or the PyTorch :class:`~phoneiqa.model.Model`,
@@ -16,46 +16,44 @@ from typing import TYPE_CHECKING
 
 from phoneiqa.errors import ModelNotFoundError, ParameterError, check_count, did_you_mean
 from phoneiqa.extras import MissingExtraError, needs_extras
+from phoneiqa.specs import DEFAULT_ALIAS, DEFAULT_MODEL, NAMES, PRETRAINED_DIR, SHIPPED, ModelSpec, shipped
 
 if TYPE_CHECKING:
     from phoneiqa.assessment import Assessor
 
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MODEL",
+    "PRETRAINED",
+    "PRETRAINED_DIR",
+    "SHIPPED",
+    "ModelSpec",
+    "default_model",
+    "list_models",
+    "load",
+    "model_file",
+    "packed_spec",
+    "pretrained_path",
+]
+
 BACKENDS = ("auto", "onnx", "torch")
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-SHIPPED = {
-    "fast": ("default", "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default"),
-    "accurate": (
-        "accurate",
-        "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
-    ),
-}
-"""The models shipped in the package, the one place they are named: name -> (file stem in
-:data:`PRETRAINED_DIR`, what it is).  Beside each ``<stem>.pt`` lie its recipe ``<stem>.json``, its
-training record ``TRAINING-<stem>.md`` and its compiled form ``<stem>.onnx``/``<stem>.runtime.json``."""
-DEFAULT_MODEL = "fast"
-PRETRAINED = {
-    "default": f"{SHIPPED[DEFAULT_MODEL][0]}.pt",
-    **{name: f"{stem}.pt" for name, (stem, _) in SHIPPED.items()},
-}
-"""Every name :func:`load` accepts for a shipped model -> its checkpoint file (``"default"``: :data:`DEFAULT_MODEL`)."""
+PRETRAINED: dict[str, str] = {name: spec.files.checkpoint.name for name, spec in NAMES.items()}
+"""Every name :func:`load` accepts for a shipped model -> its checkpoint file in :data:`PRETRAINED_DIR`
+(derived from :data:`phoneiqa.specs.SHIPPED`, where the models are named)."""
 
 _default_lock = threading.Lock()
 _default_model: Assessor | None = None
 
 
 def pretrained_path(name: str) -> Path:
-    """The file of the shipped model ``name`` (see :data:`PRETRAINED`); :class:`ModelNotFoundError` if none."""
-    try:
-        return PRETRAINED_DIR / PRETRAINED[name]
-    except KeyError:
-        hint = did_you_mean(name, PRETRAINED)
-        raise ModelNotFoundError(f"unknown model {name!r}{hint}; shipped models: {', '.join(PRETRAINED)}") from None
+    """The checkpoint of the shipped model ``name`` (see :data:`PRETRAINED`); :class:`ModelNotFoundError` if none."""
+    return shipped(name).files.checkpoint
 
 
 def list_models() -> dict[str, str]:
-    """The shipped model names that :func:`load` accepts -> what each is (``"default"`` names ``"fast"``)."""
-    return {"default": f"the {DEFAULT_MODEL} model", **{name: summary for name, (_, summary) in SHIPPED.items()}}
+    """Every shipped model name :func:`load` accepts (``"default"``, an alias, names ``"fast"``) -> what it is."""
+    return {name: spec.summary if name == spec.name else f"the {spec.name} model" for name, spec in NAMES.items()}
 
 
 def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", threads: int | None = None) -> Assessor:
@@ -79,8 +77,8 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
         from phoneiqa.runtime import RuntimeUnsupported, load_packed, load_runtime
 
         try:
-            if name in PRETRAINED:  # shipped precompiled: nothing to compile, torch never imported
-                return load_packed(packed_spec(name), threads=threads)
+            if name in NAMES:  # shipped precompiled: nothing to compile, torch never imported
+                return load_packed(NAMES[name].files.runtime_spec, threads=threads)
             return load_runtime(path, threads=threads)
         except MissingExtraError:  # compiling needs torch: so would the PyTorch backend
             raise
@@ -98,20 +96,27 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
     return Model.load(path)
 
 
+def level_names(path_or_name: str | os.PathLike) -> dict[str, tuple[str, ...]]:
+    """A model's label key -> the names of its levels, from its label spec (a shipped model's without loading it)."""
+    name = os.fspath(path_or_name)
+    if name in NAMES:
+        return dict(NAMES[name].level_names)
+    return dict(load(name).level_names)
+
+
 def packed_spec(name: str) -> Path:
     """The packed runtime (``phoneiqa.runtime.pack_runtimes``) of the shipped model ``name``: its spec file."""
-    return pretrained_path(name).with_suffix(".runtime.json")
+    return shipped(name).files.runtime_spec
 
 
 def model_file(path_or_name: str | os.PathLike) -> Path:
     """The checkpoint file of a shipped model name or a path; :class:`ModelNotFoundError` (a
     ``FileNotFoundError``) if there is none."""
     name = os.fspath(path_or_name)
-    path = pretrained_path(name) if name in PRETRAINED else Path(name)
+    path = NAMES[name].files.checkpoint if name in NAMES else Path(name)
     if not path.is_file():
-        hint = did_you_mean(name, PRETRAINED)
-        shipped = ", ".join(PRETRAINED)
-        raise ModelNotFoundError(f"{name}: neither a shipped model ({shipped}) nor a checkpoint file{hint}")
+        hint = did_you_mean(name, NAMES)
+        raise ModelNotFoundError(f"{name}: neither a shipped model ({', '.join(NAMES)}) nor a checkpoint file{hint}")
     return path
 
 
@@ -120,5 +125,5 @@ def default_model() -> Assessor:
     global _default_model
     with _default_lock:
         if _default_model is None:
-            _default_model = load("default")
+            _default_model = load(DEFAULT_ALIAS)
         return _default_model

@@ -20,6 +20,7 @@ from phoneiqa.errors import DataFormatError
 from phoneiqa.heads import create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.heads.issues import IssuePrediction
+from phoneiqa.labels import level_names as spec_level_names
 
 CHECKPOINT_FORMAT = "phoneiqa-checkpoint/1"
 
@@ -76,6 +77,11 @@ class Model(Assessor):
         return tuple(lab.key for lab in self.issue_head.graph.labels) if self.issue_head is not None else ()
 
     @property
+    def level_names(self) -> dict[str, tuple[str, ...]]:
+        """Label key -> the names of its levels, from the label spec of the issue head (none without one)."""
+        return spec_level_names(self.issue_head.graph) if self.issue_head is not None else {}
+
+    @property
     def has_score(self) -> bool:
         """Whether the model has a score head."""
         return self.score_head is not None
@@ -101,6 +107,7 @@ class Model(Assessor):
             None if issues is None else issues.levels.numpy(),
             self.labels,
             len(prepared),
+            self.level_names,
         )
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +36,13 @@ from phoneiqa.assessment import Assessment, Assessor, make_assessments
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.exposure import exposure_features
 from phoneiqa.extras import needs_extras
-from phoneiqa.labels import load_graph
+from phoneiqa.labels import level_names, load_graph
 from phoneiqa.photometric import photometric_features
 from phoneiqa.preprocess import Preprocess, batches_by_key, resize_image
 
 if TYPE_CHECKING:
     from phoneiqa.model import Model
+    from phoneiqa.specs import ModelSpec
 
 Part = tuple[str, str, Preprocess]
 """An encoder part of a compiled model: (encoder name, ``"onnx"`` or ``"numpy"``, its preprocessing)."""
@@ -98,6 +99,7 @@ class Runtime(Assessor):
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.labels: tuple[str, ...] = tuple(lab.key for lab in self.graph.labels) if self.graph else ()
+        self.level_names: dict[str, tuple[str, ...]] = level_names(self.graph) if self.graph else {}
         self.has_score = "score" in self.outputs
 
     def predict_images(self, images: Sequence[Image.Image], batch_size: int = 32) -> dict[str, np.ndarray]:
@@ -125,7 +127,7 @@ class Runtime(Assessor):
         """Assess a batch of :func:`prepare_inputs` in one call (inputs of one size share a session run)."""
         out = self.predict_inputs(prepared, max(1, len(prepared)))
         scores, probabilities, levels = out.get("score"), out.get("probabilities"), out.get("levels")
-        return make_assessments(scores, probabilities, levels, self.labels, len(prepared))
+        return make_assessments(scores, probabilities, levels, self.labels, len(prepared), self.level_names)
 
 
 def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray]:
@@ -306,6 +308,30 @@ def pack_runtimes(compiled: Mapping[str, tuple[bytes, dict[str, Any]]], folder: 
     for i, shard in enumerate(shards):
         np.savez(folder / f"weights-{i}.npz", **shard)
     return out
+
+
+def pack_shipped(specs: Iterable[ModelSpec] | None = None) -> dict[str, Path]:
+    """Compile the shipped models' checkpoints (default: all of :data:`phoneiqa.specs.SHIPPED`, which must
+    share one folder) and write them together in the packed form, each to its record's
+    ``files.runtime_onnx`` and ``files.runtime_spec``, replacing the shared weight shards (build time:
+    needs torch and onnx).  Returns each model name's spec file."""
+    from phoneiqa.model import Model
+    from phoneiqa.specs import SHIPPED
+
+    specs = list(SHIPPED.values() if specs is None else specs)
+    folders = {spec.files.runtime_spec.parent for spec in specs}
+    if len(folders) != 1:
+        raise ValueError(f"the packed models share their weight shards: one folder, not {sorted(folders)}")
+    folder = folders.pop()
+    compiled = {}
+    for spec in specs:
+        graph, runtime_spec = compile_model(Model.load(spec.files.checkpoint))
+        runtime_spec["checkpoint_sha256"] = hashlib.sha256(spec.files.checkpoint.read_bytes()).hexdigest()
+        compiled[spec.files.stem] = (graph, runtime_spec)
+    for old in folder.glob("weights-*.npz"):
+        old.unlink()
+    written = pack_runtimes(compiled, folder)
+    return {spec.name: written[spec.files.stem] for spec in specs}
 
 
 def load_packed(spec_file: Path, threads: int | None = None) -> Runtime:

@@ -1,14 +1,16 @@
 """Training: frozen-encoder features (cached on disk) -> score head and issue head, one checkpoint.
 
-The whole run is described by a :class:`TrainConfig` (JSON-able, as open_clip's model configs) in
-three parts: the model (:class:`ModelConfig`: encoder, heads, label spec), the data
-(:class:`DataConfig`) and the optimisation (:class:`OptimConfig`).  A shipped recipe holds the first
-and the last; a run adds its data:
+The whole run is described by a :class:`TrainConfig` (:mod:`phoneiqa.training_config`) in three parts:
+the model (:class:`ModelConfig`: encoder, heads, label spec), the data (:class:`DataConfig`) and the
+optimisation (:class:`OptimConfig`).  A shipped model's recipe holds the first and the last, and the
+defaults are the ``fast`` recipe's; a run adds its data.  This trains what ``fast`` is (EfficientNet-Lite0
++ photometric statistics, ridge score, HEX issue head), which the light install runs:
 
->>> cfg = TrainConfig(DataConfig([DataSource("labels.csv", images="photos/")]), optim=OptimConfig(epochs=30))
+>>> cfg = TrainConfig(DataConfig([DataSource("labels.csv", images="photos/")]))
 >>> result = train(cfg, out_dir="runs/mine")            # doctest: +SKIP
 
-or from the command line, ``phoneiqa train config.json --out runs/mine``.
+or from the command line, ``phoneiqa train fast --csv labels.csv --out runs/mine`` (a shipped model's
+name trains its recipe; ``accurate`` likewise) or ``phoneiqa train config.json --out runs/mine``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,46 +32,51 @@ from torch import Tensor
 
 from phoneiqa.encoders import ENCODERS, create_encoder
 from phoneiqa.encoders.base import Encoder
-from phoneiqa.errors import ConfigError, did_you_mean
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
 from phoneiqa.labels import load_spec_dict, read_labels_csv
-from phoneiqa.loading import SHIPPED
 from phoneiqa.metrics import issue_metrics, score_metrics
 from phoneiqa.model import Model
 from phoneiqa.progress import progress
+from phoneiqa.training_config import (
+    RECIPES,
+    SECTIONS,
+    DataConfig,
+    DataSource,
+    HeadConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    recipe_path,
+)
 
-
-@dataclass
-class DataSource:
-    """A label CSV and the folder its ``filename`` column is relative to (default: the CSV's folder).
-
-    ``repeat``: how many times each row counts in training (a small source of real photos beside a large
-    synthetic one); a positive integer."""
-
-    csv: str
-    images: str | None = None
-    rename: dict[str, str] = field(default_factory=dict)
-    ignore: list[str] = field(default_factory=list)
-    repeat: int = 1
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.repeat, int) or isinstance(self.repeat, bool) or self.repeat < 1:
-            raise ConfigError(f"data source {self.csv}: repeat must be a positive integer, got {self.repeat!r}")
-
-
-@dataclass
-class HeadConfig:
-    """Which head to build (a registered name), its constructor arguments, and what it reads.
-
-    ``inputs``: the name of one part of a ``+`` encoder (e.g. ``"photometric"`` of
-    ``"effnet-lite0+photometric"``) whose features alone feed this head; default all features.
-    """
-
-    name: str
-    args: dict[str, Any] = field(default_factory=dict)
-    inputs: str | None = None
+__all__ = [
+    "RECIPES",
+    "SECTIONS",
+    "DataConfig",
+    "DataSource",
+    "HeadConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "Table",
+    "TrainConfig",
+    "TrainResult",
+    "check_names",
+    "data_hash",
+    "fit_head",
+    "load_table",
+    "part_columns",
+    "part_layout",
+    "part_rows",
+    "part_run",
+    "recipe_path",
+    "save_curves",
+    "split",
+    "train",
+    "validate_issues",
+    "validate_score",
+]
 
 
 def part_run(encoder: Encoder, part: str | None) -> tuple[int, list[Encoder]]:
@@ -117,119 +124,6 @@ def part_layout(encoder: Encoder, part: str | None) -> list[list[int]]:
     """The feature layout (see :meth:`~phoneiqa.encoders.base.Encoder.layout`) of the columns that
     :func:`part_columns` selects, as JSON-able lists (heads that read spatial maps get it)."""
     return [list(shape) for enc in part_run(encoder, part)[1] for shape in enc.layout()]
-
-
-@dataclass
-class ModelConfig:
-    """What is trained: the frozen encoder (a registered name or ``a+b``, with per-part keyword
-    arguments), the score and issue heads on its features (``None``: no such head) and the label spec."""
-
-    encoder: str = "effnet-lite0"
-    encoder_args: dict[str, Any] = field(default_factory=dict)
-    score_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("qcern"))
-    issue_head: HeadConfig | None = field(default_factory=lambda: HeadConfig("hex-linear"))
-    spec: str = "smartphone6"
-
-
-@dataclass
-class DataConfig:
-    """Which photos: the training sources, the validation sources (default: a seeded ``val_fraction``
-    of the training rows) and where encoder features are cached (default: not cached)."""
-
-    train: list[DataSource]
-    val: list[DataSource] = field(default_factory=list)
-    val_fraction: float = 0.2
-    cache_dir: str | None = None
-
-
-@dataclass
-class OptimConfig:
-    """How the trained heads are fitted: AdamW with a cosine schedule, early stopping after ``patience``
-    epochs without a better validation figure; ``seed`` also draws the validation split."""
-
-    seed: int = 0
-    epochs: int = 60
-    batch_size: int = 36
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    patience: int = 10
-
-
-SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig}
-"""The parts of a :class:`TrainConfig` and their JSON keys."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run, saved into the checkpoint: model, data, optimisation."""
-
-    data: DataConfig
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from plain JSON data (``{"model": ..., "data": ..., "optim": ...}``); an unknown or missing
-        key raises :class:`ConfigError` naming it (and, for a key of another part, where it belongs)."""
-        parts = _fields(cls, data, "training config")
-        model = _fields(ModelConfig, parts.get("model", {}), "model")
-        for key in ("score_head", "issue_head"):
-            if isinstance(model.get(key), dict):
-                model[key] = HeadConfig(**_fields(HeadConfig, model[key], f"model.{key}"))
-        source = _fields(DataConfig, parts.get("data", {}), "data")
-        for key in ("train", "val"):
-            source[key] = [DataSource(**_fields(DataSource, d, f"data.{key} entry")) for d in source.get(key, [])]
-        optim = _fields(OptimConfig, parts.get("optim", {}), "optim")
-        return cls(DataConfig(**source), ModelConfig(**model), OptimConfig(**optim))
-
-    @classmethod
-    def from_json(cls, path: str | Path, data: dict[str, Any] | None = None) -> TrainConfig:
-        """Read a JSON config file, or a shipped recipe by name (:data:`RECIPES`); ``data`` is the data
-        part when the file has none (a recipe has none); unreadable JSON or a bad key raises
-        :class:`ConfigError` naming the file."""
-        source = recipe_path(str(path)) if str(path) in RECIPES else Path(path)
-        try:
-            parsed = json.loads(source.read_text(encoding="utf-8"))
-            if isinstance(parsed, dict) and data is not None:
-                parsed.setdefault("data", data)
-            return cls.from_dict(parsed)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{source}: not valid JSON: {exc}") from None
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read the config: {exc.strerror or exc}") from None
-
-
-RECIPES = tuple(stem for stem, _ in SHIPPED.values())
-"""The shipped models' recipes (``phoneiqa/pretrained/<name>.json``: encoder, heads and optimisation, no data)."""
-
-
-def recipe_path(name: str) -> Path:
-    """The JSON file of a shipped recipe."""
-    return Path(__file__).resolve().parent / "pretrained" / f"{name}.json"
-
-
-def _fields(kind: type, data: Any, what: str) -> dict[str, Any]:
-    """``data`` (a JSON object) checked against the fields of the dataclass ``kind``: every key known, every
-    required one present; returned as a dict."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} must be a JSON object, got {type(data).__name__}")
-    names = list(kind.__dataclass_fields__)
-    for key in data:
-        if key not in names:
-            home = [part for part, section in SECTIONS.items() if key in section.__dataclass_fields__]
-            if home and kind is TrainConfig:
-                hint = f" (it belongs in {home[0]!r})"
-            else:
-                hint = did_you_mean(key, names) or f"; known keys: {', '.join(names)}"
-            raise ConfigError(f"unknown key {key!r} in {what}{hint}")
-    fields = kind.__dataclass_fields__.items()
-    required = [n for n, f in fields if f.default is MISSING and f.default_factory is MISSING]
-    missing = [n for n in required if n not in data]
-    if missing:
-        raise ConfigError(f"{what} needs {', '.join(map(repr, missing))}")
-    return dict(data)
 
 
 @dataclass

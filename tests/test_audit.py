@@ -23,8 +23,9 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.audit import audit
-from phoneiqa.audit_pipeline import AuditTable, decode, file_key, find_images, summarize, write_report
+from phoneiqa.audit import AuditTable, audit, summarize, write_report
+from phoneiqa.audit.decode import decode
+from phoneiqa.audit.discover import file_key, find_images
 from phoneiqa.labels import LABELS
 from phoneiqa.loading import model_file
 
@@ -376,7 +377,7 @@ def test_a_cache_from_an_earlier_version_gains_the_new_columns_and_its_rows_are_
     checkpoint and version) are kept, and the signature they lack is added without assessing them again."""
     import sqlite3
 
-    from phoneiqa.audit_pipeline import model_id
+    from phoneiqa.audit.infer import model_id
 
     folder = tmp_path / "lib"
     photos = make_photos(folder, 2)
@@ -439,15 +440,16 @@ def test_the_audit_and_its_reports_never_hold_every_photo_at_once(tmp_path, monk
     report's thumbnails one at a time: during `phoneiqa audit --groups --html --out` (first run: assessed;
     second: every result from the cache) the most outcomes and assessments alive at once is bounded by the
     batch and the chunk, not by the library (which the audit used to hold whole until the report was written)."""
-    from phoneiqa import audit_cache, audit_pipeline
     from phoneiqa.assessment import Assessment
-    from phoneiqa.audit_cache import Outcome
+    from phoneiqa.audit import store as audit_store
+    from phoneiqa.audit import table as audit_table
+    from phoneiqa.audit.decode import Outcome
     from phoneiqa.cli import main
 
     n, batch, chunk = 30, 4, 4
     _scenes(tmp_path / "lib", n)
-    monkeypatch.setattr(audit_cache, "CHUNK", chunk)
-    monkeypatch.setattr(audit_pipeline, "CHUNK", chunk)
+    monkeypatch.setattr(audit_store, "CHUNK", chunk)
+    monkeypatch.setattr(audit_table, "CHUNK", chunk)
     outcomes, assessments = _count_alive(monkeypatch, Outcome), _count_alive(monkeypatch, Assessment)
     page, out, cache = tmp_path / "report.html", tmp_path / "report.csv", tmp_path / "cache.sqlite3"
     args = ["audit", str(tmp_path / "lib"), "--workers", "0", "--batch-size", str(batch), "--groups"]
@@ -461,7 +463,7 @@ def test_the_report_shows_each_photo_its_own_thumbnail_from_wherever_the_audit_k
     """Thumbnails travel from the decoding worker through the result cache (a temporary one with --no-cache,
     removed afterwards) to the report's image folder: each row's file there is a small copy of that row's photo
     (its mean colour), on the first run, from the cache, and without one."""
-    from phoneiqa import report_html
+    from phoneiqa.audit.reports import html as report_html
     from phoneiqa.cli import main
 
     photos = _scenes(tmp_path / "lib", 12)

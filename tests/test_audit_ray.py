@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from phoneiqa.audit import audit
-from phoneiqa.audit_ray import audit_ray
+from phoneiqa.audit.ray import audit_ray
 
 if os.environ.get("CI") == "true":  # CI installs the extra: a missing Ray is a failure there, not a skip
     import ray

@@ -103,6 +103,8 @@ def test_a_quiet_audit_says_it_saved_nothing(folder, tmp_path_factory, capsys):
         (lambda f: phoneiqa.audit([f], executor="rey"), "unknown executor 'rey' (did you mean 'ray'?)"),
         (lambda f: phoneiqa.load("default", threads=0), "threads must be an integer >= 1 or None, got 0"),
         (lambda f: phoneiqa.load("default", backend="onxx"), "unknown backend 'onxx'"),
+        (lambda f: phoneiqa.OptimConfig(epochs=0), "optim.epochs must be an integer >= 1, got 0"),
+        (lambda f: phoneiqa.OptimConfig(lr=-0.1), "optim.lr must be a number > 0.0, got -0.1"),
     ],
 )
 def test_the_api_names_a_bad_parameter_and_its_value(call, says, folder):

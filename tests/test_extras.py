@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import phoneiqa
-from phoneiqa.audit_pipeline import AuditTable
+from phoneiqa.audit import AuditTable
 from phoneiqa.extras import EXTRAS, MissingExtraError, require
 
 

@@ -12,8 +12,7 @@ from PIL import Image, ImageFilter
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.audit import audit
-from phoneiqa.audit_pipeline import summarize
+from phoneiqa.audit import audit, summarize
 from phoneiqa.cli import main
 from phoneiqa.groups import (
     DATE_TIME_ORIGINAL,
@@ -278,7 +277,7 @@ def test_a_cache_of_the_last_round_without_keys_is_used_and_its_bursts_ranked_wi
     and each group ranked by score and issues alone; new rows store their key."""
     import sqlite3
 
-    from phoneiqa.assessment import rank_order
+    from phoneiqa.rank import rank_order
 
     china = np.asarray(Image.fromarray(load_sample_image("china.jpg")).resize((330, 250)))
     shots = burst(china, np.random.default_rng(0))

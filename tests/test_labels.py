@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import phoneiqa
-from phoneiqa.labels import load_graph, load_spec_dict, read_labels_csv, specs_dir
+from phoneiqa.labels import level_names, load_graph, load_spec_dict, read_labels_csv, specs_dir
 
 SEED_HEADER = "filename,bright,dark,low_contrast,high_contrast,overexposed,over_suppressed"
 
@@ -21,7 +21,7 @@ def write(tmp_path, text: str):
 
 def test_public_constants():
     assert phoneiqa.LABELS == ("bright", "dark", "low_contrast", "high_contrast", "overexposed", "over_suppressed")
-    assert phoneiqa.LEVELS == ("none", "normal", "severe", "blocking")
+    assert set(level_names(load_graph("smartphone6")).values()) == {("none", "normal", "severe", "blocking")}
 
 
 def test_spec_keeps_seed_label_names():

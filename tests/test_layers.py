@@ -9,8 +9,21 @@ import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FACADE = {"phoneiqa", "phoneiqa.assess", "phoneiqa.rank", "phoneiqa.cli"}
-"""The public entry points: the package itself, ``assess``, ``rank`` and the command line."""
+FACADE = {"phoneiqa", "phoneiqa.assess", "phoneiqa.cli"}
+"""The public entry points: the package itself, ``assess`` and the command line (``rank`` is below them: the
+audit ranks its bursts by its rules)."""
+AUDIT_STEPS = [
+    ["discover"],
+    ["decode"],
+    ["infer", "store"],
+    ["table"],
+    ["bursts", "reports.tables", "reports.html_assets"],
+    ["reports.html"],
+    ["local", "ray"],
+    [""],
+]
+"""The audit package's modules, from the first step up (``""``: ``phoneiqa.audit`` itself); data flows one
+way: each imports only modules of the steps before its own."""
 
 
 def module_name(path: Path) -> str:
@@ -64,6 +77,21 @@ def test_nothing_below_the_facade_imports_it():
     graph = import_graph()
     offenders = {(a, b) for a, b in graph.edges if b in FACADE and a not in FACADE}
     assert offenders == set()
+
+
+def test_the_audits_steps_import_only_the_steps_before_them():
+    graph = import_graph()
+    step = {
+        ".".join(filter(None, ("phoneiqa.audit", name))): level
+        for level, names in enumerate(AUDIT_STEPS)
+        for name in names
+    }
+    step["phoneiqa.audit.reports"] = 0  # the reports' package: a docstring
+    assert {n for n in graph if n.startswith("phoneiqa.audit.") or n == "phoneiqa.audit"} == set(step)
+    upward = {(a, b) for a, b in graph.edges if a in step and b in step and step[b] >= step[a]}
+    assert upward == set()
+    below = {(a, b) for a, b in graph.edges if b in step and a not in step and a not in FACADE}
+    assert below == set()  # nothing outside the audit builds on it but the façade
 
 
 def test_the_version_is_the_one_the_distribution_declares():

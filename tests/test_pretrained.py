@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from phoneiqa.loading import PRETRAINED, PRETRAINED_DIR, packed_spec, pretrained_path
-
-SHIPPED = sorted({name for name, file in PRETRAINED.items() if name == file.removesuffix(".pt")})
-"""One name per shipped file."""
+from phoneiqa.loading import PRETRAINED_DIR, packed_spec, pretrained_path
+from phoneiqa.specs import SHIPPED
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_packed_runtime_is_built_from_the_shipped_checkpoint(name):
     spec = json.loads(packed_spec(name).read_text(encoding="utf-8"))
     digest = hashlib.sha256(pretrained_path(name).read_bytes()).hexdigest()
-    assert spec["checkpoint_sha256"] == digest, "rebuild: python benchmarks/train_shipped_models.py --record-only"
+    assert spec["checkpoint_sha256"] == digest, "rebuild: python tools/train_shipped_models.py --record-only"
     for shard, _ in spec["external"].values():
         assert (PRETRAINED_DIR / shard).is_file()
 

@@ -10,9 +10,10 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 import phoneiqa
-from phoneiqa.assessment import EXPOSURE_COST, ISSUE_COST, Assessment, issue_burden, keep_value, rank_order
+from phoneiqa.assessment import Assessment
 from phoneiqa.cli import main
 from phoneiqa.loading import pretrained_path
+from phoneiqa.rank import EXPOSURE_COST, ISSUE_COST, issue_burden, keep_value, rank_order
 from phoneiqa.synth import gain, to_image, to_linear
 
 LADDER_EV = (-2.0, -1.0, 0.0, 1.0, 2.0)

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from phoneiqa import LABELS, LEVELS
-from phoneiqa.audit_pipeline import AuditTable
+from phoneiqa import LABELS
+from phoneiqa.audit import AuditTable
+from phoneiqa.audit.reports.html import write_html
 from phoneiqa.errors import DataFormatError
-from phoneiqa.report_html import write_html
+from phoneiqa.labels import level_names, load_graph
 
 EVIL = "odd/<b>&\"'.jpg"
 SCRIPT_BREAKER = "odd/</script><img src=x onerror=alert(1)>.jpg"
@@ -49,7 +50,8 @@ def audit_table(rows: list[tuple[str, float, tuple[int, ...] | None, str]]) -> A
             "score": [r[1] for r in rows],
             **{label: [None if r[2] is None else r[2][k] for r in rows] for k, label in enumerate(LABELS)},
             "error": [r[3] for r in rows],
-        }
+        },
+        {"level_names": level_names(load_graph("smartphone6"))},
     )
 
 
@@ -94,9 +96,23 @@ def test_page_is_self_contained(report):
     assert text.count("</script>") == 2  # the data and the code; no path closes the data early
 
 
+def test_the_page_names_the_levels_as_the_model_spec_does(tmp_path):
+    """Level names come from the table (the model's label spec), not from a global list."""
+    table = audit_table(ROWS)
+    table.attrs["level_names"] = {label: ("fine", "meh", "bad", "awful") for label in LABELS}
+    text = write_html(table, tmp_path / "named.html").read_text(encoding="utf-8")
+    assert page_data(text)["levels"] == ["fine", "meh", "bad", "awful"]
+    assert '<option value="1">meh or worse</option>' in text and '<th scope="col">awful</th>' in text
+    table.attrs.pop("level_names")
+    assert page_data(write_html(table, tmp_path / "plain.html").read_text(encoding="utf-8"))["levels"][:2] == [
+        "level 0",
+        "level 1",
+    ]
+
+
 def test_data_round_trips(report):
     data = page_data(report.read_text(encoding="utf-8"))
-    assert data["labels"] == list(LABELS) and data["levels"] == list(LEVELS)
+    assert data["labels"] == list(LABELS) and data["levels"] == ["none", "normal", "severe", "blocking"]
     assert [r["path"] for r in data["rows"]] == [r[0] for r in ROWS]
     for record, (path, score, levels, error) in zip(data["rows"], ROWS, strict=True):
         assert record["score"] == (None if math.isnan(score) else score)

@@ -290,9 +290,8 @@ def test_a_config_round_trips_through_json():
 def test_a_nine_label_model_without_a_score_works_everywhere(graded, tmp_path, capsys):
     """The white-balance spec's nine labels and no score head: training, the runtime, the audit table,
     its summary, the HTML report and the CLI table all take their columns from the model."""
-    from phoneiqa.audit import audit
-    from phoneiqa.audit_pipeline import summarize
-    from phoneiqa.report_html import write_html
+    from phoneiqa.audit import audit, summarize
+    from phoneiqa.audit.reports.html import write_html
 
     for split in ("train", "val"):
         table = pd.read_csv(graded / f"labels_{split}.csv")

@@ -1,8 +1,12 @@
 """``phoneiqa.audit``: assess a photo library into one table, on this machine or on a Ray cluster.
 
-The parts (discovery, decoding, batches, the table, the reports, the summary) are in
-:mod:`phoneiqa.audit_pipeline`; the local executor is written here, the Ray one is
-:func:`phoneiqa.audit_ray.audit_ray`.  :func:`audited` is the audit for writing reports: its table
+Each module is one step, and data flows one way (each imports only the steps before it):
+:mod:`~phoneiqa.audit.discover` (files, their keys) → :mod:`~phoneiqa.audit.decode` (worker processes: pixels,
+thumbnails, exposure maps, signatures) → :mod:`~phoneiqa.audit.infer` (batches through the model) →
+:mod:`~phoneiqa.audit.store` (the SQLite result cache) → :mod:`~phoneiqa.audit.table` (the table, its summary)
+→ :mod:`~phoneiqa.audit.bursts` → :mod:`~phoneiqa.audit.reports` (CSV, JSON lines, Parquet, HTML); the
+executors: :mod:`~phoneiqa.audit.local` (this machine, with the cache) and :func:`phoneiqa.audit.ray.audit_ray`
+(a Ray cluster).  :func:`audited` is the audit for writing reports: its table
 holds plain values only and its thumbnails and overlays are read one at a time from where the audit
 keeps them, so that the audit of a large library and its report need about as much memory as a
 small one's.
@@ -11,27 +15,29 @@ small one's.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
-from phoneiqa.audit_cache import IMAGE_COLUMNS, StoredImages
-from phoneiqa.audit_pipeline import (
-    BURST_COLUMNS,
-    DEFAULT_BATCH_SIZE,
-    AuditTable,
-    assess_files,
-    complete_files,
-    discover,
-    make_table,
-    model_id,
-    open_store,
-    stored_outcomes,
-    to_assess,
-    with_bursts,
-)
+from phoneiqa.audit.bursts import BURST_COLUMNS
+from phoneiqa.audit.infer import DEFAULT_BATCH_SIZE
+from phoneiqa.audit.local import audit_local
+from phoneiqa.audit.reports.tables import REPORT_FORMATS, write_report
+from phoneiqa.audit.store import IMAGE_COLUMNS
+from phoneiqa.audit.table import AuditTable, summarize
 from phoneiqa.errors import ConfigError, ParameterError, check_count, did_you_mean
-from phoneiqa.loading import load
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "EXECUTORS",
+    "REPORT_FORMATS",
+    "AuditTable",
+    "Images",
+    "audit",
+    "audited",
+    "summarize",
+    "write_report",
+]
+
 
 EXECUTORS = ("local", "ray")
 """Where an audit runs: processes on this machine with the result cache, or a Ray cluster."""
@@ -56,7 +62,7 @@ def audit(
     explain: bool = False,
     groups: bool = False,
 ) -> AuditTable:
-    """Assess every image under ``paths``: an :class:`~phoneiqa.audit_pipeline.AuditTable`, one row per
+    """Assess every image under ``paths``: an :class:`~phoneiqa.audit.table.AuditTable`, one row per
     file, sorted by path.
 
     Columns: ``path``, ``score``, one per issue the model reports (its label spec's keys, in order),
@@ -64,7 +70,7 @@ def audit(
     for the others; ``table.failed()`` is the one definition of a failure, so a model without a score
     head has ``None`` scores and no failures).  ``probabilities`` adds ``p_<label>`` columns, the
     probability that the issue is present (level ≥ 1); ``thumbnails`` adds a ``thumbnail`` column of
-    small JPEGs (bytes, for :func:`phoneiqa.report_html.write_html`); ``explain`` adds an ``overlay``
+    small JPEGs (bytes, for :func:`phoneiqa.audit.reports.html.write_html`); ``explain`` adds an ``overlay``
     column: for each photo with a flagged issue, a small JPEG of its exposure maps
     (:mod:`phoneiqa.explain`), ``None`` for the others; ``groups`` adds ``group``, ``group_sure`` and
     ``rank_in_group``: bursts and near-repeats of one scene taken close together, each ranked as
@@ -74,7 +80,7 @@ def audit(
     them one at a time instead, for the reports of large libraries.
 
     ``model``/``backend``: as :func:`phoneiqa.load`; ``batch_size``: photos per model call.
-    ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit_ray`: no cache, no local workers,
+    ``executor``: ``"local"`` or ``"ray"`` (:mod:`phoneiqa.audit.ray`: no cache, no local workers,
     ``concurrency`` model replicas); an option the executor lacks raises :class:`ConfigError`.
     Local: ``workers`` decoding processes (0: none; default one per core beside this one), ``cache``
     True (default) for ``$PHONEIQA_CACHE/audit.sqlite3``, a path, or False; ``progress`` a bar on
@@ -105,7 +111,7 @@ def audited(
     """:func:`audit` (the same options, each given) for writing reports of a library of any size: the table
     without its ``thumbnail`` and ``overlay`` columns, and those images by column and path
     (:data:`Images`), valid while the context lasts.  The local executor reads each image from its
-    result cache when it is asked for (:class:`~phoneiqa.audit_cache.StoredImages`; a temporary cache,
+    result cache when it is asked for (:class:`~phoneiqa.audit.store.StoredImages`; a temporary cache,
     deleted on leaving, with ``cache=False``), so that they are never all in memory at once."""
     if executor not in EXECUTORS:
         hint = did_you_mean(executor, EXECUTORS)
@@ -118,7 +124,7 @@ def audited(
             raise ConfigError("the Ray executor has neither a result cache nor local workers; drop cache and workers")
         if explain or groups:
             raise ConfigError("the Ray executor neither draws exposure maps nor groups bursts; use the local one")
-        from phoneiqa.audit_ray import audit_ray  # Ray is an extra: imported only when asked for
+        from phoneiqa.audit.ray import audit_ray  # Ray is an extra: imported only when asked for
 
         options = {"model": model, "backend": backend, "probabilities": probabilities, "thumbnails": thumbnails}
         table = audit_ray(paths, **options, batch_size=batch_size, concurrency=concurrency)
@@ -127,28 +133,10 @@ def audited(
         return
     if concurrency is not None:
         raise ConfigError("concurrency (model replicas) is an option of the Ray executor; the local one has workers")
-    cache = True if cache is None else cache  # the local executor's default
-    start = time.perf_counter()
-    entries, errors = discover(paths)
-    identity = model_id(model)
-    with open_store(cache, identity) as store:
-        todo, incomplete = to_assess(entries, errors, store, thumbnails, explain)
-        from_cache = len(entries) - len(errors) - len(todo)
-        labels = None
-        if todo or incomplete:
-            runner = load(model, backend=backend)
-            labels = runner.labels
-            errors.update(assess_files(runner, todo, store, thumbnails, workers, batch_size, progress, explain))
-            previews = (thumbnails, explain)
-            errors.update(complete_files(incomplete, store, runner.short_side, previews, workers, batch_size, progress))
-            del runner  # the model's memory is let go before the table is read back
-        counts = {"model": identity, "from_cache": from_cache, "started": start}
-        outcomes = stored_outcomes(store, entries, errors)
-        table = make_table([e.path for e in entries], outcomes, probabilities, False, labels, **counts)
-        if groups:
-            table = with_bursts(table, store)
-        wanted = [c for c, asked in zip(IMAGE_COLUMNS, (thumbnails, explain), strict=True) if asked]
-        yield table, {c: StoredImages(store, c, table["path"]) for c in wanted}
+    options = {"model": model, "backend": backend, "probabilities": probabilities, "thumbnails": thumbnails}
+    local = {"workers": workers, "cache": cache, "progress": progress, "explain": explain, "groups": groups}
+    with audit_local(paths, **options, **local, batch_size=batch_size) as found:
+        yield found
 
 
 def _by_path(paths: list[str], column: list[bytes | None]) -> dict[str, bytes | None]:
@@ -157,7 +145,7 @@ def _by_path(paths: list[str], column: list[bytes | None]) -> dict[str, bytes | 
 
 
 def _with_images(table: AuditTable, images: Images) -> AuditTable:
-    """``table`` with ``images`` as its columns, in the order :class:`~phoneiqa.audit_pipeline.AuditTable`
+    """``table`` with ``images`` as its columns, in the order :class:`~phoneiqa.audit.table.AuditTable`
     documents: after the others, before the burst columns."""
     data = {c: v for c, v in table.data.items() if c not in BURST_COLUMNS}
     data |= {c: [by_path.get(p) for p in table["path"]] for c, by_path in images.items()}

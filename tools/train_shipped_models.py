@@ -1,23 +1,25 @@
-"""Rebuild the shipped models (phoneiqa/pretrained/<name>.pt) from ../shared/data.
+"""Rebuild the shipped models (phoneiqa/pretrained/<stem>.pt) from ../shared/data.
 
-    python benchmarks/train_shipped_models.py [--models default accurate] [--install]
+    python tools/train_shipped_models.py [--models fast accurate] [--install]
 
-For each model name, with its config ``phoneiqa/pretrained/<name>.json``:
+For each shipped model (``phoneiqa.specs.SHIPPED``: its files are named after its record's ``files.stem``,
+``default`` for ``fast``), with its recipe ``phoneiqa/pretrained/<stem>.json``:
 
 1. the synthetic-issue set from the photos judged fine (``runs/graded``, as
-   ``benchmarks/make_graded_set.py --per-image 6 --fractions 0.85 0.15``: seed 0, scene-disjoint
+   ``python -m phoneiqa.synth --per-image 6 --fractions 0.85 0.15``: seed 0, scene-disjoint
    train / validation split, each variant labelled with one viewer's levels at its measured change);
 2. the photos judged by eye (``runs/judged``: ``judged/labels.csv`` with the six levels and the judge as
    ``rater``, split as their scenes are);
 3. the CLIVE scores: ``runs/clive_split/all.csv`` (all 930 photos, what the score head is fitted on:
    its choices were made by 10-split cross-validation, ``benchmarks/bench_score.py``) and the
    seed-0 20 % ``val.csv`` that the training record reports on (seen in training: a fit figure);
-4. ``phoneiqa train runs/<name>/config.json --out runs/<name>``: the recipe
-   ``phoneiqa/pretrained/<name>.json`` (encoder, heads, optimisation; no data paths) with these files;
-5. with ``--install``, copies ``runs/<name>/model.pt`` to ``phoneiqa/pretrained/<name>.pt``,
-   writes ``phoneiqa/pretrained/TRAINING-<name>.md`` from the metadata stored in the checkpoint, and
+4. ``phoneiqa train runs/<stem>/config.json --out runs/<stem>``: the recipe
+   ``phoneiqa/pretrained/<stem>.json`` (encoder, heads, optimisation; no data paths: they are written
+   here, in ``write_config``) with these files;
+5. with ``--install``, copies ``runs/<stem>/model.pt`` to ``phoneiqa/pretrained/<stem>.pt``,
+   writes ``phoneiqa/pretrained/TRAINING-<stem>.md`` from the metadata stored in the checkpoint, and
    compiles every shipped model into the packed runtime form the package loads without torch
-   (``<name>.onnx``, ``<name>.runtime.json``, shared ``weights-<i>.npz``: ``phoneiqa.runtime.pack_runtimes``).
+   (``<stem>.onnx``, ``<stem>.runtime.json``, shared ``weights-<i>.npz``: ``phoneiqa.runtime.pack_shipped``).
 
 Run from the repository root.  The checkpoint records the command, the config, the hashes of the
 training and validation data and the validation metrics; the TRAINING files list them for the
@@ -40,6 +42,7 @@ import pandas as pd
 
 from phoneiqa.judged import TRAINING_REPEAT, read_judged, scene_folds
 from phoneiqa.labels import LABELS
+from phoneiqa.specs import SHIPPED, ModelSpec, shipped
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -77,9 +80,9 @@ def judged_split(graded: Path, out: Path) -> None:
     frame[val].to_csv(out / "labels_val.csv", index=False)
 
 
-def write_config(name: str, out: Path) -> Path:
-    """The shipped recipe ``name`` (encoder, heads, optimisation) with this data set's files: ``out``."""
-    recipe = json.loads((ROOT / "phoneiqa" / "pretrained" / f"{name}.json").read_text(encoding="utf-8"))
+def write_config(spec: ModelSpec, out: Path) -> Path:
+    """The shipped model's recipe (encoder, heads, optimisation) with this data set's files: ``out``."""
+    recipe = json.loads(spec.files.recipe.read_text(encoding="utf-8"))
     images = os.path.relpath(CLIVE / "images", ROOT)  # the config's paths are relative to the repository root
     data_dir = os.path.relpath(DATA, ROOT)
     data = {
@@ -95,34 +98,32 @@ def write_config(name: str, out: Path) -> Path:
     return out
 
 
-BENCH_NAMES = {"default": "fast"}
-"""Shipped model name -> its row in ``bench_score.py`` (``ridge@<row>``), where they differ."""
-
-
-def write_record(checkpoint: Path, out: Path) -> None:
-    """TRAINING.md: how the checkpoint was trained, read back from its own metadata."""
+def write_record(spec: ModelSpec) -> None:
+    """TRAINING-<stem>.md: how the shipped checkpoint was trained, read back from its own metadata (its row in
+    the score benchmark is ``<score head>@<model name>``)."""
     import torch
 
     from phoneiqa.evaluate import format_metrics
 
+    checkpoint, out = spec.files.checkpoint, spec.files.training_record
     meta = torch.load(checkpoint, map_location="cpu", weights_only=True)["meta"]
     metrics = {k: v for k, v in meta["metrics"].items() if k in ("score", "issues")}
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    bench_row = BENCH_NAMES.get(checkpoint.stem, checkpoint.stem)
+    bench_row = spec.name
     config = meta["config"]
     score_head = config.get("model", config)["score_head"]["name"]  # checkpoints before the split: one flat config
     text = f"""# How `{checkpoint.name}` was trained
 
-Generated by `python benchmarks/train_shipped_models.py --install` from the checkpoint's own metadata.
+Generated by `python tools/train_shipped_models.py --install` from the checkpoint's own metadata.
 
 - file: `{checkpoint.name}`, {checkpoint.stat().st_size / 1e6:.1f} MB, sha256 `{digest}`
-- command: `{meta["command"]}` (after the data preparation steps of `benchmarks/train_shipped_models.py`)
+- command: `{meta["command"]}` (after the data preparation steps of `tools/train_shipped_models.py`)
 - trained: {meta["trained_at"]}, phoneiqa {meta["phoneiqa_version"]}, torch {meta["torch_version"]}, \
 Python {meta["python"]}
 - data: CLIVE scores (`../shared/data/clive`, all 930 photos) for the score head; for the issue head,
   the 1,646 photos judged by eye (`../shared/data/judged/labels.csv`, levels read by `phoneiqa.judged`,
   each judge named as `rater`, whose offsets are learned as a nuisance) and the synthetic-issue set of
-  `benchmarks/make_graded_set.py` (bases: the 1,257 photos judged fine and sure; 6 variants each; seed 0;
+  `python -m phoneiqa.synth` (bases: the 1,257 photos judged fine and sure; 6 variants each; seed 0;
   scene-disjoint 85/15 train / validation split, the judged photos following their scenes; each variant
   labelled with one viewer's levels at its measured change, `phoneiqa.exposure.viewer_levels`, as
   `data_specs/issue_definitions.md` defines them)
@@ -130,8 +131,8 @@ Python {meta["python"]}
   validation `{meta["data_hash"]["val"]}`
 - rows: score {meta["metrics"]["score_rows"]}, issues {meta["metrics"]["issues_rows"]}
 - the score head's encoder, input size and head were chosen by cross-validation on CLIVE: median of
-  10 seeded 80/20 splits, `python benchmarks/bench_score.py --methods {score_head}@{bench_row} ridge@photometric`;
-  the issue head's recipe by `python benchmarks/bench_judged.py` (judged photos in 5 scene-disjoint folds, the
+  10 seeded 80/20 splits, `python -m benchmarks score --methods {score_head}@{bench_row} ridge@photometric`;
+  the issue head's recipe by `python -m benchmarks judged` (judged photos in 5 scene-disjoint folds, the
   head refitted per fold); the figures on held-out data, each beside a simple baseline from the same run, are
   in the README's summary and `docs/numbers.md`
 
@@ -155,49 +156,35 @@ trained on, the judged calibration changes, ladders) give unbiased figures.
     out.write_text(text, encoding="utf-8")
 
 
-def pack_shipped(pretrained: Path) -> None:
-    """Compile every shipped checkpoint and write them together in the packed runtime form."""
-    from phoneiqa.model import Model
-    from phoneiqa.runtime import compile_model, pack_runtimes
-
-    compiled = {}
-    for checkpoint in sorted(pretrained.glob("*.pt")):
-        graph, spec = compile_model(Model.load(checkpoint))
-        spec["checkpoint_sha256"] = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-        compiled[checkpoint.stem] = (graph, spec)
-    for old in pretrained.glob("weights-*.npz"):
-        old.unlink()
-    for spec_file in pack_runtimes(compiled, pretrained).values():
-        print(f"{spec_file.with_name(spec_file.name.replace('.runtime.json', '.onnx'))} and {spec_file.name}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["default", "accurate"], help="names of configs to train")
+    parser.add_argument("--models", nargs="+", default=list(SHIPPED), help="shipped models to train (names or aliases)")
     parser.add_argument("--install", action="store_true", help="copy the results into phoneiqa/pretrained/")
     parser.add_argument("--record-only", action="store_true", help="only rewrite the TRAINING files of shipped models")
     args = parser.parse_args()
-    pretrained = ROOT / "phoneiqa" / "pretrained"
     if not args.record_only:
         graded = ROOT / "runs" / "graded"
         if not (graded / "labels_val.csv").exists():
-            make = [sys.executable, str(ROOT / "benchmarks" / "make_graded_set.py"), "--out", str(graded)]
+            make = [sys.executable, "-m", "phoneiqa.synth", "--data", str(DATA), "--out", str(graded)]
             subprocess.run([*make, "--per-image", "6", "--fractions", "0.85", "0.15"], check=True)
         judged_split(graded, ROOT / "runs" / "judged")
         clive_split(ROOT / "runs" / "clive_split")
-    for name in args.models:
-        shipped = pretrained / f"{name}.pt"
+    for spec in map(shipped, args.models):
+        run = f"runs/{spec.files.stem}"
         if not args.record_only:
-            config = write_config(name, ROOT / "runs" / name / "config.json").relative_to(ROOT)
-            train = [sys.executable, "-m", "phoneiqa.cli", "train", str(config), "--out", f"runs/{name}"]
+            config = write_config(spec, ROOT / run / "config.json").relative_to(ROOT)
+            train = [sys.executable, "-m", "phoneiqa.cli", "train", str(config), "--out", run]
             subprocess.run(train, check=True, cwd=ROOT)
             if not args.install:
                 continue
-            shutil.copyfile(ROOT / "runs" / name / "model.pt", shipped)
-        write_record(shipped, pretrained / f"TRAINING-{name}.md")
-        print(f"{shipped} and its TRAINING-{name}.md")
+            shutil.copyfile(ROOT / run / "model.pt", spec.files.checkpoint)
+        write_record(spec)
+        print(f"{spec.files.checkpoint} and {spec.files.training_record.name}")
     if args.install or args.record_only:
-        pack_shipped(pretrained)
+        from phoneiqa.runtime import pack_shipped
+
+        for name, spec_file in pack_shipped().items():
+            print(f"{name}: {shipped(name).files.runtime_onnx} and {spec_file.name}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``phoneiqa.audit_ray``: the audit of :mod:`phoneiqa.audit` on Ray Data, for libraries that outgrow one machine.
+"""``phoneiqa.audit.ray``: the audit of :mod:`phoneiqa.audit` on Ray Data, for libraries that outgrow one machine.
 
 >>> table = audit_ray(["/mnt/photos"])                 # doctest: +SKIP
 
@@ -29,20 +29,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from phoneiqa.assessment import Assessment
-from phoneiqa.audit_pipeline import (
-    DEFAULT_BATCH_SIZE,
-    AuditTable,
-    Outcome,
-    assess_prepared,
-    decode,
-    discover,
-    file_keys,
-    make_table,
-    model_id,
-)
+from phoneiqa.audit.decode import Outcome, decode
+from phoneiqa.audit.discover import discover, file_keys
+from phoneiqa.audit.infer import DEFAULT_BATCH_SIZE, assess_prepared, model_id
+from phoneiqa.audit.table import AuditTable, make_table
 from phoneiqa.errors import check_count
 from phoneiqa.extras import require
-from phoneiqa.loading import BACKENDS, PRETRAINED
+from phoneiqa.loading import BACKENDS, PRETRAINED, level_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,7 +108,9 @@ def audit_ray(
             for path in found:
                 outcomes.setdefault(path, Outcome(error=NOT_RETURNED))
     paths = [e.path for e in entries]
-    return make_table(paths, (outcomes[p] for p in paths), probabilities, thumbnails, model=identity, started=start)
+    outcome_of = (outcomes[p] for p in paths)
+    names = level_names(model)
+    return make_table(paths, outcome_of, probabilities, thumbnails, level_names=names, model=identity, started=start)
 
 
 def _absolute(path: str) -> str:

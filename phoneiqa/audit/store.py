@@ -13,16 +13,21 @@ never has all its thumbnails and assessments in memory at once.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from phoneiqa.assessment import Assessment
+from phoneiqa.audit.decode import Outcome
+from phoneiqa.audit.discover import Entry, FileKey, file_keys
+from phoneiqa.cache import default_cache_dir
 from phoneiqa.errors import ConfigError
 from phoneiqa.groups import SIGNATURE_SIDE
 
@@ -42,39 +47,15 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (model, path)
 )
 """
+
 ADDED_COLUMNS = {"overlay": "BLOB", "taken": "REAL", "signature": "BLOB", "exposure": "REAL", "explained": "INTEGER"}
 """Columns a cache written by an earlier version lacks, added when it is opened."""
+
 IMAGE_COLUMNS = ("thumbnail", "overlay")
 """The columns of JPEGs: the photo's thumbnail, its exposure-map overlay."""
+
 CHUNK = 500
 """Files per query when many are looked up (SQLite's limit on parameters is 999 in old versions)."""
-
-
-@dataclass(frozen=True)
-class FileKey:
-    """What identifies one version of a file: absolute path, size in bytes, modification time in ns."""
-
-    path: str
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True, eq=False)
-class Outcome:
-    """What became of one file in an audit: its assessment with, when they were made, the photo's JPEG
-    thumbnail and exposure-map overlay, its capture time, its burst signature (``uint8[1024]``) and its key
-    in stops (:mod:`phoneiqa.groups`), and whether its exposure maps were drawn (``explained``: then a missing
-    overlay means nothing was flagged); or, for a file that could not be assessed, the reason (``error``), which
-    is never cached."""
-
-    assessment: Assessment | None = None
-    thumbnail: bytes | None = None
-    error: str = ""
-    overlay: bytes | None = None
-    taken: float | None = None
-    signature: np.ndarray | None = None
-    exposure: float | None = None
-    explained: bool = False
 
 
 class ResultCache:
@@ -244,6 +225,39 @@ class StoredImages(Mapping[str, bytes]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+@contextmanager
+def open_store(cache: bool | str | os.PathLike, identity: str) -> Iterator[ResultCache]:
+    """Where a local audit keeps its results: the cache (``True``: ``$PHONEIQA_CACHE/audit.sqlite3``, or its
+    path), or with ``cache=False`` a temporary one, deleted on leaving."""
+    if cache is False:
+        with (
+            tempfile.TemporaryDirectory(prefix="phoneiqa-audit-") as folder,
+            ResultCache(Path(folder) / "results.sqlite3", identity) as store,
+        ):
+            yield store
+    else:
+        with ResultCache(default_cache_dir() / "audit.sqlite3" if cache is True else Path(cache), identity) as store:
+            yield store
+
+
+def to_assess(
+    entries: Sequence[Entry], errors: dict[str, str], store: ResultCache, thumbnails: bool, explain: bool
+) -> tuple[list[Entry], list[Entry]]:
+    """The entries whose result ``store`` lacks or has only for an earlier version of the file (to assess),
+    and those whose current result lacks what this run's reports need (to complete: thumbnails, exposure maps,
+    burst signatures; :meth:`~phoneiqa.audit.store.ResultCache.lacking`), looked up
+    :data:`~phoneiqa.audit.store.CHUNK` at a time; files that cannot be read get their reason in ``errors``."""
+    todo: list[Entry] = []
+    incomplete: list[Entry] = []
+    keyed = file_keys(entries, errors)
+    while chunk := list(itertools.islice(keyed, CHUNK)):
+        current = store.current([key for _, key in chunk])
+        lacking = store.lacking(sorted(current), thumbnails, explain)
+        todo += [entry for entry, key in chunk if key.path not in current]
+        incomplete += [entry for entry, key in chunk if key.path in lacking]
+    return todo, incomplete
 
 
 def _chunks(items: Sequence) -> Iterator[Sequence]:

@@ -1,6 +1,6 @@
 """The README's exposure-map example: the package's sample photo over-exposed, assessed with ``explain=True``.
 
-    python benchmarks/make_explain_example.py [--out docs/explain-example.png]
+    python tools/make_explain_example.py [--out docs/explain-example.png]
 
 The sample photo (``phoneiqa/samples/china.jpg``, CC BY 2.0) is brightened by a gain of 1.5 stops in
 linear light with hard clipping, as a camera would over-expose it; the script prints the assessment

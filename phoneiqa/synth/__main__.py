@@ -1,6 +1,6 @@
 """Generate the synthetic-issue training set from the clean base photos in ``../shared/data``.
 
-    python benchmarks/make_graded_set.py --out runs/graded [--per-image 14] [--seed 0] [--workers 2]
+    python -m phoneiqa.synth --out runs/graded [--per-image 14] [--seed 0] [--workers 2]
         [--data ../shared/data] [--fractions 0.7 0.15 0.15]
 
 Bases: ``phoneiqa.judged.collect_bases`` (the photos of ``photos/``, ``bsds500/`` and ``clive/`` that a
@@ -17,14 +17,15 @@ import time
 from pathlib import Path
 
 from phoneiqa.judged import collect_bases
-from phoneiqa.labels import LABELS, LEVELS
-from phoneiqa.synth import generate_dataset
+from phoneiqa.labels import DEFAULT_SPEC, LABELS, level_names, load_graph
+from phoneiqa.synth.dataset import generate_dataset
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path("..") / "shared" / "data"
+"""The shared data beside the repository, relative to its root (where the command runs)."""
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m phoneiqa.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--per-image", type=int, default=14)
@@ -46,9 +47,9 @@ def main() -> None:
     for split, part in frame.groupby("split"):
         clean = int((part[list(LABELS)] == 0).all(axis=1).sum())
         print(f"{split}: {len(part)} images, {part['scene'].nunique()} scenes, {clean} with no issue")
-        for label in LABELS:
-            counts = part[label].value_counts().reindex(range(4), fill_value=0).tolist()
-            levels = "  ".join(f"{name} {n:5d}" for name, n in zip(LEVELS, counts, strict=True))
+        for label, names in level_names(load_graph(DEFAULT_SPEC)).items():
+            counts = part[label].value_counts().reindex(range(len(names)), fill_value=0).tolist()
+            levels = "  ".join(f"{name} {n:5d}" for name, n in zip(names, counts, strict=True))
             print(f"  {label:16s} {levels}")
 
 

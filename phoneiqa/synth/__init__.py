@@ -1,0 +1,146 @@
+"""Synthetic exposure issues: clean photos in, training examples labelled by measurement out.
+
+A bank of camera-like operations per issue (exposure gains with hard clipping or a highlight
+roll-off, gamma, contrast curves, veiling flare, black-level crush, editor "levels", highlight
+clipping, global and local highlight compression, shadow noise), drawn at random strengths on
+random photos, followed by crop, resize and JPEG re-encoding.  The label of every variant is
+*measured* on the result against the clean photo by :mod:`phoneiqa.exposure`, following
+``data_specs/issue_definitions.md`` — never read off the operation that made it.
+
+Two modules: :mod:`phoneiqa.synth.operators` (the operators, :func:`synthesize`, :func:`ladder`) and
+:mod:`phoneiqa.synth.dataset` (augmentation, bases, scene-disjoint splits, :func:`generate_dataset`);
+``python -m phoneiqa.synth --out runs/graded`` writes the graded training set from ``../shared/data``.
+
+    rng = np.random.default_rng(0)
+    variant, drawn = synthesize(photo, rng)                    # PIL image in, PIL image out
+    levels, measurements = measured_levels(variant, photo)     # {"dark": 2, ...}, {"exposure_ev": -1.2, ...}
+    frame = generate_dataset(bases, Path("/tmp/graded"), per_image=12, seed=0, fractions=(0.7, 0.15, 0.15))
+"""
+
+from __future__ import annotations
+
+from phoneiqa.synth.dataset import (
+    CROP_AREA,
+    CROP_ASPECT,
+    DUPLICATE_CORRELATION,
+    JPEG_QUALITY,
+    MAX_UPSCALE,
+    RESAMPLING,
+    SHORT_SIDE,
+    SPLITS,
+    SUBSAMPLING_420_SHARE,
+    WELL_EXPOSED,
+    augment_geometry,
+    encode_jpeg,
+    generate_dataset,
+    is_well_exposed,
+    load_base,
+    photometric_stats,
+    pixel_digest,
+    relabel,
+    scene_groups,
+    scene_splits,
+)
+from phoneiqa.synth.operators import (
+    CLIP_RAMP_EV,
+    CLIPPED,
+    EXPOSURE_JITTER_EV,
+    ISSUE_COUNT_PROBS,
+    KNEE_BELOW_EV,
+    KNEE_SOFTNESS_EV,
+    LOCAL_SIGMA,
+    MIN_RATIO,
+    NOISE_SHARE,
+    NOISE_STRENGTH,
+    OPERATORS,
+    SHOULDER_KNEE,
+    STAGES,
+    Band,
+    Operation,
+    Operator,
+    apply_curve,
+    channel_max,
+    clip_highlights,
+    compress_highlights,
+    contrast,
+    crush_blacks,
+    gain,
+    gain_shoulder,
+    gamma_ev,
+    ladder,
+    levels_stretch,
+    lightness,
+    local_tone_map,
+    luminance,
+    measured_levels,
+    sample_recipe,
+    shadow_noise,
+    srgb_decode,
+    srgb_encode,
+    synthesize,
+    to_image,
+    to_linear,
+    veil,
+)
+
+__all__ = [
+    "CLIPPED",
+    "CLIP_RAMP_EV",
+    "CROP_AREA",
+    "CROP_ASPECT",
+    "DUPLICATE_CORRELATION",
+    "EXPOSURE_JITTER_EV",
+    "ISSUE_COUNT_PROBS",
+    "JPEG_QUALITY",
+    "KNEE_BELOW_EV",
+    "KNEE_SOFTNESS_EV",
+    "LOCAL_SIGMA",
+    "MAX_UPSCALE",
+    "MIN_RATIO",
+    "NOISE_SHARE",
+    "NOISE_STRENGTH",
+    "OPERATORS",
+    "RESAMPLING",
+    "SHORT_SIDE",
+    "SHOULDER_KNEE",
+    "SPLITS",
+    "STAGES",
+    "SUBSAMPLING_420_SHARE",
+    "WELL_EXPOSED",
+    "Band",
+    "Operation",
+    "Operator",
+    "apply_curve",
+    "augment_geometry",
+    "channel_max",
+    "clip_highlights",
+    "compress_highlights",
+    "contrast",
+    "crush_blacks",
+    "encode_jpeg",
+    "gain",
+    "gain_shoulder",
+    "gamma_ev",
+    "generate_dataset",
+    "is_well_exposed",
+    "ladder",
+    "levels_stretch",
+    "lightness",
+    "load_base",
+    "local_tone_map",
+    "luminance",
+    "measured_levels",
+    "photometric_stats",
+    "pixel_digest",
+    "relabel",
+    "sample_recipe",
+    "scene_groups",
+    "scene_splits",
+    "shadow_noise",
+    "srgb_decode",
+    "srgb_encode",
+    "synthesize",
+    "to_image",
+    "to_linear",
+    "veil",
+]

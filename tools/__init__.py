@@ -1,0 +1,1 @@
+"""Repository tools (not part of the installed package): data generators, asset builders, the release build."""
