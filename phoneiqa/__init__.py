@@ -8,6 +8,7 @@ first access (``phoneiqa.create_encoder``, ``phoneiqa.train``, ...).
 from importlib import import_module
 from typing import Any
 
+from phoneiqa import xmp
 from phoneiqa.assess import assess
 from phoneiqa.assessment import Assessment, Assessor
 from phoneiqa.audit import audit
@@ -79,4 +80,5 @@ __all__ = [
     "rank",
     "read_labels_csv",
     "train",
+    "xmp",
 ]

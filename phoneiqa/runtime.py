@@ -81,6 +81,7 @@ class Runtime(Assessor):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: not the int8 graphs' notes on unused initializers
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # memory patterns planned per input shape, on top of the arena, held a batch of 8 photos' activations
         # twice: 709 MB against 433 MB without, at the same speed
@@ -91,9 +92,7 @@ class Runtime(Assessor):
             options.add_external_initializers(list(self._weights), values)
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        self.parts: list[Part] = [
-            (part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]
-        ]
+        self.parts = runtime_parts(spec)
         self.input_names = _input_names([kind for _, kind, _ in self.parts])
         self.short_side = max(p.short_side for _, _, p in self.parts)
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
@@ -130,13 +129,23 @@ class Runtime(Assessor):
         return make_assessments(scores, probabilities, levels, self.labels, len(prepared), self.level_names)
 
 
+def runtime_parts(spec: Mapping[str, Any]) -> list[Part]:
+    """The encoder parts of a compiled model's spec (:func:`compile_model`)."""
+    return [(part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]]
+
+
 def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray]:
     """One decoded image as the compiled graph's inputs: for each network part its resized uint8
     ``[H, W, 3]`` pixels, for each numpy part its features ``[D]``.  Pure numpy and Pillow, so audit
-    workers run it beside the decoding."""
+    workers run it beside the decoding.  Parts that ask for the same size share one resize (``accurate``'s
+    two networks)."""
     arrays = []
+    resized: dict[tuple, np.ndarray] = {}
     for name, kind, p in parts:
-        pixels = np.asarray(resize_image(image, p))
+        key = (p.short_side, p.max_long_side, p.crop)
+        if key not in resized:
+            resized[key] = np.asarray(resize_image(image, p))
+        pixels = resized[key]
         arrays.append(pixels if kind == "onnx" else NUMPY_PARTS[name](pixels[None])[0].astype(np.float32))
     return arrays
 

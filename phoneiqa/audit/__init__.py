@@ -4,7 +4,7 @@ Each module is one step, and data flows one way (each imports only the steps bef
 :mod:`~phoneiqa.audit.discover` (files, their keys) → :mod:`~phoneiqa.audit.decode` (worker processes: pixels,
 thumbnails, exposure maps, signatures) → :mod:`~phoneiqa.audit.infer` (batches through the model) →
 :mod:`~phoneiqa.audit.store` (the SQLite result cache) → :mod:`~phoneiqa.audit.table` (the table, its summary)
-→ :mod:`~phoneiqa.audit.bursts` → :mod:`~phoneiqa.audit.reports` (CSV, JSON lines, Parquet, HTML); the
+→ :mod:`~phoneiqa.audit.bursts` → :mod:`~phoneiqa.audit.reports` (CSV, JSON lines, Parquet, HTML, XMP); the
 executors: :mod:`~phoneiqa.audit.local` (this machine, with the cache) and :func:`phoneiqa.audit.ray.audit_ray`
 (a Ray cluster).  :func:`audited` is the audit for writing reports: its table
 holds plain values only and its thumbnails and overlays are read one at a time from where the audit
