@@ -1,6 +1,6 @@
 """Bursts and near-repeats (``phoneiqa.groups``) on real photos, the grouping of ``--previous`` beside this one.
 
-    python -m benchmarks groups [--previous HEAD]
+    python -m benchmarks groups [--previous e20154d]
 
 Every photo is decoded as the audit decodes it (``phoneiqa.image.load_image``, short side at least
 :data:`SHORT_SIDE`) and given each version's signature; ``--previous``'s ``phoneiqa/groups.py`` is read from
@@ -135,7 +135,9 @@ def series_truth(labels: Sequence[int | str]) -> set[frozenset[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--previous", default="HEAD", help="commit whose grouping is measured beside this one")
+    parser.add_argument(
+        "--previous", default="e20154d", help="commit whose grouping is measured beside this one (before sure groups)"
+    )
     args = parser.parse_args()
     old = previous_groups(args.previous)
     versions = {f"{args.previous} (16×16 ranks >= 0.75)": old, "new": groups}
