@@ -228,27 +228,27 @@ class Assessor(ABC):
             return assess_batches(images, batch_size, decode, self.run, errors)
         from phoneiqa.explain import explain as explain_image
 
-        def decode_and_explain(source: ImageInput, name: str | None) -> Any:
-            image = load_scaled(source, self.short_side, name=name)
-            return prepare(image), explain_image(image)
+        def with_maps(found: tuple[Assessment, Explanation] | ImageError) -> Assessment | ImageError:
+            if isinstance(found, ImageError):
+                return found
+            assessment, maps = found
+            return replace(assessment, explanation=maps, exposure_shares=maps.shares)
 
-        def run(batch: list[tuple[Any, Explanation]]) -> list[Assessment]:
-            done = self.run([prepared for prepared, _ in batch])
-            return [replace(a, explanation=e, exposure_shares=e.shares) for a, (_, e) in zip(done, batch, strict=True)]
-
-        return assess_batches(images, batch_size, decode_and_explain, run, errors)
+        paired = self.assess_with(images, explain_image, batch_size, errors)
+        return [with_maps(found) for found in paired] if isinstance(paired, list) else with_maps(paired)
 
     def assess_with(
         self,
-        images: Sequence[ImageInput],
+        images: ImageInput | Sequence[ImageInput],
         measure: Callable[[Image.Image], Any],
         batch_size: int = 32,
         errors: str = "raise",
-    ) -> list[tuple[Assessment, Any] | ImageError]:
-        """:meth:`assess` of a list of images, each assessment paired with ``measure`` of the very image it was
-        made from (decoded once: :func:`phoneiqa.rank` reads each shot's key, :func:`phoneiqa.groups.exposure_key`,
-        from the pixels the model assesses).  ``batch_size`` and ``errors`` as :meth:`assess`'s; an input that
-        cannot be used is its :class:`~phoneiqa.ImageError` in its slot with ``errors="return"``."""
+    ) -> tuple[Assessment, Any] | list[tuple[Assessment, Any] | ImageError]:
+        """:meth:`assess` of one image or a list of images, each assessment paired with ``measure`` of the very
+        image it was made from (decoded once: :func:`phoneiqa.rank` reads each shot's key,
+        :func:`phoneiqa.groups.exposure_key`, from the pixels the model assesses; ``explain`` its exposure maps).
+        ``batch_size`` and ``errors`` as :meth:`assess`'s; an input that cannot be used is its
+        :class:`~phoneiqa.ImageError` in its slot with ``errors="return"``."""
         prepare = self.preparer()
 
         def decode_and_measure(source: ImageInput, name: str | None) -> tuple[Any, Any]:
@@ -259,4 +259,4 @@ class Assessor(ABC):
             done = self.run([prepared for prepared, _ in batch])
             return [(a, measured) for a, (_, measured) in zip(done, batch, strict=True)]
 
-        return assess_batches(list(images), batch_size, decode_and_measure, run, errors)
+        return assess_batches(images, batch_size, decode_and_measure, run, errors)

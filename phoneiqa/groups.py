@@ -38,7 +38,6 @@ import numpy as np
 from PIL import Image
 
 from phoneiqa.exposure import key_ev
-from phoneiqa.image import ImageInput, load_image
 from phoneiqa.photometric import luminance
 
 SIGNATURE_SIDE = 32
@@ -94,11 +93,6 @@ def exposure_key(image: Image.Image) -> float:
     one scene differ in it by how much more or less light they were given, which ranking a burst reads."""
     small = np.asarray(image.convert("RGB").resize((KEY_SIDE, KEY_SIDE), Image.Resampling.BOX))
     return key_ev(luminance(small))
-
-
-def source_exposure(source: ImageInput, name: str | None = None) -> float:
-    """:func:`exposure_key` of any input :func:`phoneiqa.assess` takes (a JPEG decoded at reduced scale)."""
-    return exposure_key(load_image(source, name=name, min_short_side=KEY_SIDE))
 
 
 def layout_similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -26,7 +26,6 @@ from phoneiqa.groups import (
     same_scene,
     signature,
     similarity_matrices,
-    source_exposure,
 )
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
@@ -301,5 +300,5 @@ def test_a_cache_of_the_last_round_without_keys_is_used_and_its_bursts_ranked_wi
         return out
 
     assert again["rank_in_group"] == places(rank_order(assessments))
-    with_keys = rank_order(assessments, [source_exposure(p) for p in again["path"]])
+    with_keys = [shot.index for shot in phoneiqa.rank(again["path"])]  # rank's keys: from the same decode
     assert first["rank_in_group"] == places(with_keys) and with_keys[0] == 0  # the clean shot
