@@ -92,6 +92,8 @@ METHODS = (
     "kernel-ridge",
     "kernel-ridge@fast",
     "kernel-ridge@accurate",
+    "ridge@fast-before",
+    "kernel-ridge@accurate-before",
 )
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
@@ -109,7 +111,8 @@ ENCODERS = {
     ),
 }
 """The encoder each map-reading head is benchmarked on (the others use ``--encoder``)."""
-ENCODERS["photometric"] = ("photometric", {"short_side": 192, "max_long_side": 384})
+PHOTOMETRIC = {"photometric": {"short_side": 192, "max_long_side": 384}}
+ENCODERS["photometric"] = ("photometric", PHOTOMETRIC["photometric"])
 
 
 def shipped_encoder(recipe: str) -> tuple[str, dict]:
@@ -120,6 +123,16 @@ def shipped_encoder(recipe: str) -> tuple[str, dict]:
 
 ENCODERS["fast"] = shipped_encoder("default")
 ENCODERS["accurate"] = shipped_encoder("accurate")
+ENCODERS["fast-before"] = (
+    "effnet-lite0+photometric",
+    {"effnet-lite0": {"short_side": 288, "max_long_side": 576}, **PHOTOMETRIC},
+)
+ENCODERS["accurate-before"] = (
+    "effnet-lite2+effnet-lite0+photometric",
+    {name: {"short_side": 500, "max_long_side": 1000} for name in ("effnet-lite2", "effnet-lite0")} | PHOTOMETRIC,
+)
+"""The shipped models' encoders before they looked at a window of the photo at 500 px (commit 23f99d6): ``fast``
+Lite0 at short side 288 with the ridge head, ``accurate`` Lite0 and Lite2 at 500 with the kernel ridge head."""
 
 
 def encoder_ms(encoder, images: list) -> float:
@@ -173,15 +186,8 @@ def main() -> None:
         "qcern-n1": ("qcern (N=1)", args.n1_epochs, head_runner("qcern", epochs=args.n1_epochs, n_images=1)),
         "qualitynet": ("qualitynet", args.epochs, head_runner("qualitynet")),
         "dpam": ("dpam", args.epochs, head_runner("dpam")),
-        "ridge@qualitynet": ("ridge@qualitynet", "-", head_runner("ridge")),
-        "ridge@dpam": ("ridge@dpam", "-", head_runner("ridge")),
-        "ridge@photometric": ("ridge@photometric", "-", head_runner("ridge")),
-        "ridge@fast": ("ridge@fast", "-", head_runner("ridge")),
-        "ridge@accurate": ("ridge@accurate", "-", head_runner("ridge")),
-        "kernel-ridge": ("kernel-ridge", "-", head_runner("kernel-ridge")),
-        "kernel-ridge@fast": ("kernel-ridge@fast", "-", head_runner("kernel-ridge")),
-        "kernel-ridge@accurate": ("kernel-ridge@accurate", "-", head_runner("kernel-ridge")),
     }
+    runners.update({m: (m, "-", head_runner(m.split("@")[0])) for m in METHODS if "@" in m})
     rows = {m: runners[m][0] for m in args.methods}
     results: dict[str, list[dict]] = {m: [] for m in args.methods}
     seconds: dict[str, float] = dict.fromkeys(args.methods, 0.0)

@@ -30,15 +30,17 @@ class Preprocess:
 
     ``short_side``: the image is resized (aspect ratio kept, up or down) so its shorter side has
     exactly this many pixels; ``max_long_side`` caps the longer side (the short side then ends up
-    smaller).  ``crop``: instead, cut the centred square of the image and resize it to
-    ``short_side`` × ``short_side`` (for fixed-size inputs such as CLIP's ViTs).  ``flip``: average
+    smaller).  ``window``: of the resized image keep only the centred ``window`` × ``window`` pixels (fewer
+    where the image is smaller): with ``window == short_side`` the centred square, as CLIP's ViTs take it;
+    smaller, a view at full detail for the price of a small input (the shipped models' networks see the
+    centre of the photo at 500 px on the short side).  ``flip``: average
     the features of the image and its horizontal mirror.  ``mean``/``std``: per-channel
     normalisation of 0..1 RGB.  See :func:`image_to_array`.
     """
 
     short_side: int = 384
     max_long_side: int | None = 768
-    crop: bool = False
+    window: int | None = None
     flip: bool = False
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -48,6 +50,8 @@ class Preprocess:
             raise ValueError(f"short_side must be positive, got {self.short_side}")
         if self.max_long_side is not None and self.max_long_side < self.short_side:
             raise ValueError(f"max_long_side {self.max_long_side} is smaller than short_side {self.short_side}")
+        if self.window is not None and self.window < 1:
+            raise ValueError(f"window must be a positive number of pixels or None, got {self.window}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,28 +64,35 @@ DECODE_SLACK = 0.95
 384 px encoder, instead of decoding at 1/4 scale and shrinking twice as many pixels."""
 
 
-def output_size(width: int, height: int, p: Preprocess) -> tuple[int, int]:
-    """``(width, height)`` of the tensor :func:`image_to_tensor` makes from a ``width × height`` image."""
-    if p.crop:
-        return p.short_side, p.short_side
+def scaled_size(width: int, height: int, p: Preprocess) -> tuple[int, int]:
+    """``(width, height)`` of a ``width × height`` image resized as ``p`` asks, before any ``window``."""
     scale = p.short_side / min(width, height)
     if p.max_long_side is not None:
         scale = min(scale, p.max_long_side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def output_size(width: int, height: int, p: Preprocess) -> tuple[int, int]:
+    """``(width, height)`` of the tensor :func:`image_to_tensor` makes from a ``width × height`` image."""
+    size = scaled_size(width, height, p)
+    return size if p.window is None else (min(p.window, size[0]), min(p.window, size[1]))
+
+
 def resize_image(image: Image.Image, p: Preprocess) -> Image.Image:
-    """The RGB image resized (and with ``p.crop`` centre-cropped) as ``p`` asks, still 8-bit."""
+    """The RGB image resized (and cut to its centred ``p.window``) as ``p`` asks, still 8-bit.
+
+    A window is resized straight from its box in the decoded image, so only its pixels are resampled."""
     if image.mode != "RGB":
         image = image.convert("RGB")
+    scaled = scaled_size(image.width, image.height, p)
     size = output_size(image.width, image.height, p)
-    box = None
-    if p.crop:
-        side = min(image.width, image.height)
-        left, top = (image.width - side) / 2, (image.height - side) / 2
-        box = (left, top, left + side, top + side)
-    elif size == image.size:
+    if size == scaled == image.size:
         return image
+    box = None
+    if size != scaled:
+        box_w, box_h = size[0] * image.width / scaled[0], size[1] * image.height / scaled[1]
+        left, top = (image.width - box_w) / 2, (image.height - box_h) / 2
+        box = (left, top, left + box_w, top + box_h)
     return image.resize(size, Image.Resampling.BICUBIC, box=box, reducing_gap=REDUCING_GAP)
 
 

@@ -142,7 +142,7 @@ def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray
     arrays = []
     resized: dict[tuple, np.ndarray] = {}
     for name, kind, p in parts:
-        key = (p.short_side, p.max_long_side, p.crop)
+        key = (p.short_side, p.max_long_side, p.window)
         if key not in resized:
             resized[key] = np.asarray(resize_image(image, p))
         pixels = resized[key]

@@ -108,7 +108,9 @@ def test_registered_encoder_joins_concatenations(monkeypatch, photos):
         ((375, 500), Preprocess(384, 768), (384, 512)),
         ((4000, 1000), Preprocess(384, 768), (768, 192)),  # long side capped
         ((100, 50), Preprocess(384, 768), (768, 384)),  # small images are upscaled
-        ((640, 427), Preprocess(224, None, crop=True), (224, 224)),
+        ((640, 427), Preprocess(224, None, window=224), (224, 224)),  # the centred square
+        ((1000, 750), Preprocess(500, 1000, window=320), (320, 320)),  # a window at the short side 500 scale
+        ((400, 300), Preprocess(200, None, window=240), (240, 200)),  # a window larger than the image's side
     ],
 )
 def test_output_size(size, p, expected):
@@ -119,6 +121,8 @@ def test_output_size(size, p, expected):
 def test_invalid_preprocess():
     with pytest.raises(ValueError, match="max_long_side"):
         Preprocess(384, 256)
+    with pytest.raises(ValueError, match="window"):
+        Preprocess(384, 768, window=0)
 
 
 def test_normalisation_and_grey_input():
@@ -131,11 +135,25 @@ def test_normalisation_and_grey_input():
     assert torch.equal(grey, torch.full((3, 4, 4), 128 / 255))
 
 
-def test_crop_keeps_the_centre():
+def test_square_window_keeps_the_centre():
     bands = np.zeros((100, 300, 3), np.uint8)
     bands[:, :100, 0] = bands[:, 100:200, 1] = bands[:, 200:, 2] = 255  # red | green | blue
-    x = image_to_tensor(Image.fromarray(bands), Preprocess(100, None, crop=True, mean=(0, 0, 0), std=(1, 1, 1)))
+    x = image_to_tensor(Image.fromarray(bands), Preprocess(100, None, window=100, mean=(0, 0, 0), std=(1, 1, 1)))
     assert torch.equal(x, torch.tensor([0.0, 1.0, 0.0]).view(3, 1, 1).expand(3, 100, 100))
+
+
+def test_window_is_the_centre_of_the_resized_image():
+    """Cutting the window from the decoded photo (one resize of its box) gives the pixels of resizing the whole
+    photo first and cutting its centre, up to the resampling at the window's edges."""
+    photo = Image.fromarray(load_sample_image("china.jpg"))  # 640×427
+    p = Preprocess(300, None, window=160)
+    window = np.asarray(resize_image(photo, p), dtype=np.float32)
+    whole = photo.resize((450, 300), Image.Resampling.BICUBIC)  # short side 427 -> 300
+    left, top = (450 - 160) // 2, (300 - 160) // 2
+    reference = np.asarray(whole.crop((left, top, left + 160, top + 160)), dtype=np.float32)
+    assert window.shape == (160, 160, 3)
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(window[inner] - reference[inner]).mean() < 1.5
 
 
 def test_batches_group_equal_keys_in_order_of_first_appearance():
@@ -205,7 +223,7 @@ def test_lite_weights_expect_inputs_scaled_to_plus_minus_one(photos):
     live = running_var > 1e-3
 
     def variance_ratio(mean, std) -> float:
-        x = torch.stack([image_to_tensor(im, Preprocess(224, None, crop=True, mean=mean, std=std)) for im in photos])
+        x = torch.stack([image_to_tensor(im, Preprocess(224, None, window=224, mean=mean, std=std)) for im in photos])
         y = F.conv2d(x, state["_conv_stem.weight"], stride=2, padding=1)
         return float((y.var((0, 2, 3))[live] / running_var[live]).log().mean().exp())
 
@@ -359,8 +377,8 @@ def test_clip_image_features(tiny_clip, photos):
 
     out = tiny_clip.encode(photos)
     assert out.shape == (2, 32) and torch.allclose(out.norm(dim=1), torch.ones(2))
-    assert tiny_clip.preprocess.short_side == 64 and tiny_clip.preprocess.crop
-    assert tiny_clip.encoder_id() == f"clip|{tiny_clip.model_name}:random|s64|lNone|c1|f0|n1"
+    assert tiny_clip.preprocess.short_side == 64 and tiny_clip.preprocess.window == 64
+    assert tiny_clip.encoder_id() == f"clip|{tiny_clip.model_name}:random|s64|lNone|c64|f0|n1"
     _, _, transform = open_clip.create_model_and_transforms(tiny_clip.model_name)  # open_clip's own preprocessing
     with torch.no_grad():
         reference = F.normalize(tiny_clip.model.encode_image(torch.stack([transform(p) for p in photos])), dim=-1)

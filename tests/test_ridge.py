@@ -75,7 +75,8 @@ def test_kernel_ridge_head_chooses_by_brute_force_leave_one_out_and_predicts_as_
     reference = KernelRidge(alpha=best[0], kernel="rbf", gamma=best[1] / 3).fit(z, y - y.mean())
     x_new = x[:5] + 0.3
     expected = reference.predict((x_new - x.mean(0)) / x.std(0)) + y.mean()
-    np.testing.assert_allclose(head.predict(torch.as_tensor(x_new)).numpy(), expected, rtol=1e-4, atol=1e-3)
+    # the head keeps the training features at half precision (relative rounding 2**-11)
+    np.testing.assert_allclose(head.predict(torch.as_tensor(x_new)).numpy(), expected, rtol=2e-3, atol=2e-3)
 
 
 def test_kernel_ridge_head_follows_what_a_linear_head_cannot_and_survives_a_checkpoint():

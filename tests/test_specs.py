@@ -45,8 +45,9 @@ def test_a_record_agrees_with_its_runtime_and_checkpoint(name):
     graph = load_graph(runtime["issue_spec"])
     assert tuple(lab.key for lab in graph.labels) == spec.labels
     assert {lab.key: lab.level_names for lab in graph.labels} == dict(spec.level_names)
-    sizes = {p["name"]: {k: p["preprocess"][k] for k in ("short_side", "max_long_side")} for p in runtime["parts"]}
-    assert sizes == {part: dict(args) for part, args in spec.preprocessing.items()}
+    recipe_sizes = {part: dict(args) for part, args in spec.preprocessing.items()}  # short side, long side, window
+    sizes = {p["name"]: {k: p["preprocess"][k] for k in recipe_sizes[p["name"]]} for p in runtime["parts"]}
+    assert sizes == recipe_sizes
     model = phoneiqa.load(name)
     assert (model.labels, model.level_names, model.short_side) == (spec.labels, dict(spec.level_names), spec.short_side)
 
@@ -66,11 +67,12 @@ def test_a_shipped_name_is_its_recipe(name):
 
 
 def test_the_training_defaults_are_the_default_recipe():
-    """One default: ModelConfig() and OptimConfig() are what `fast` was trained with (a ridge score head the
-    light runtime runs, not an unexportable one); a named encoder gets its parts' own default sizes, as before."""
+    """One default: ModelConfig() and OptimConfig() are what `fast` was trained with (a kernel ridge score head,
+    which the light runtime runs, on Lite0's 320×320 window); a named encoder gets its parts' own default sizes."""
     recipe = TrainConfig.from_json("default", {"train": []})
     assert (recipe.model, recipe.optim) == (ModelConfig(), OptimConfig())
-    assert TrainConfig(DataConfig([])).model == ModelConfig() and ModelConfig().score_head.name == "ridge"
+    assert TrainConfig(DataConfig([])).model == ModelConfig() and ModelConfig().score_head.name == "kernel-ridge"
+    assert ModelConfig().encoder_args["effnet-lite0"]["window"] == 320
     assert ModelConfig().encoder_args == recipe.model.encoder_args
     assert ModelConfig(encoder=recipe.model.encoder).encoder_args == {}  # a named encoder: its parts' own sizes
 

@@ -46,7 +46,7 @@ class Encoder(nn.Module):
     def encoder_id(self) -> str:
         """A stable string naming the encoder, its weights and its preprocessing (cache key)."""
         p = self.preprocess
-        return f"{self.name}|{self.weights_id()}|s{p.short_side}|l{p.max_long_side}|c{int(p.crop)}|f{int(p.flip)}"
+        return f"{self.name}|{self.weights_id()}|s{p.short_side}|l{p.max_long_side}|c{p.window or 0}|f{int(p.flip)}"
 
     def weights_id(self) -> str:
         """What identifies the weights (file name, tag or 'random'); part of :meth:`encoder_id`."""

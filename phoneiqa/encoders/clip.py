@@ -101,7 +101,7 @@ class ClipEncoder(Encoder):
         size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
         if not isinstance(cfg["size"], int) and len(set(cfg["size"])) != 1:
             raise ValueError(f"{model_name}: non-square input size {cfg['size']} is not supported")
-        self.preprocess = Preprocess(size, None, crop=True, flip=flip, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
+        self.preprocess = Preprocess(size, None, window=size, flip=flip, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))
         self.requires_grad_(False)
         self.eval()
         with torch.no_grad():

@@ -140,8 +140,9 @@ class EfficientNetLiteEncoder(Encoder):
     """Frozen ImageNet EfficientNet-Lite; features are per-stage spatial means and standard deviations.
 
     ``stages``: which outputs to summarise, 0..6 the block stages (strides 2, 4, 8, 16, 16, 32,
-    32) and :data:`HEAD` (7) the final 1280-channel conv head (default: 0..6).  ``grid``: instead
-    of statistics, each stage's map average-pooled to ``grid × grid`` cells (whatever the image's
+    32) and :data:`HEAD` (7) the final 1280-channel conv head (default: 0..6).  ``short_side``,
+    ``max_long_side`` and ``window`` say what the network sees (:class:`~phoneiqa.preprocess.Preprocess`).
+    ``grid``: instead of statistics, each stage's map average-pooled to ``grid × grid`` cells (whatever the image's
     aspect ratio), for heads with spatial attention or superpixel pooling (see :meth:`layout`).
     ``net`` is the whole timm model, ImageNet classifier included (BatchNorms folded).
     """
@@ -156,6 +157,7 @@ class EfficientNetLiteEncoder(Encoder):
         max_long_side: int | None = 768,
         flip: bool = False,
         grid: int | None = None,
+        window: int | None = None,
     ) -> None:
         super().__init__()
         import timm
@@ -169,7 +171,7 @@ class EfficientNetLiteEncoder(Encoder):
         self.name = f"effnet-lite{variant}"
         self.stages = tuple(sorted(stages))
         self.grid = grid
-        self.preprocess = Preprocess(short_side, max_long_side, flip=flip, mean=LITE_MEAN, std=LITE_STD)
+        self.preprocess = Preprocess(short_side, max_long_side, window=window, flip=flip, mean=LITE_MEAN, std=LITE_STD)
         self.net = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
         self.weights_path = lite_weights_path(variant)
         state = torch.load(self.weights_path, map_location="cpu", weights_only=True)
