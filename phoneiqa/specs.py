@@ -126,15 +126,13 @@ SHIPPED: dict[str, ModelSpec] = {
         ModelSpec.from_recipe(
             "fast",
             "default",
-            "EfficientNet-Lite0 on the centred 320×320 of the photo at short side 500 + photometric statistics, "
-            "kernel ridge score: the default",
+            "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default",
             aliases=(DEFAULT_ALIAS,),
         ),
         ModelSpec.from_recipe(
             "accurate",
             "accurate",
-            "EfficientNet-Lite0 and -Lite2 on the centred 320×320 of the photo at short side 500 + photometric "
-            "statistics, kernel ridge score",
+            "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
         ),
     )
 }

@@ -20,12 +20,13 @@ from phoneiqa.specs import SHIPPED
 pytest.importorskip("onnxruntime")
 
 # Measured (int8 against the float runtime, tools/calibrate_int8.py ranges): on the two sklearn sample
-# photos the scores move by at most 7.5 points of 0..100 (fast) and 7.7 (accurate), the issue probabilities
-# by at most 0.20, one level by one step: the kernel ridge score heads and the windowed inputs carry the int8
-# rounding further than the earlier ridge heads did (5.1 points, levels unmoved).  The tolerances are those
-# with a third's margin.  int8 is an opt-in, outside the accuracy bounds the float runtime keeps (README, "int8").
-SCORE_ATOL = {"fast": 10.0, "accurate": 10.0}
-PROBABILITY_ATOL = {"fast": 0.3, "accurate": 0.3}
+# photos the scores move by 1.6 and 3.7 points of 0..100 (fast) and 5.1 and 3.5 (accurate), the issue
+# probabilities by at most 0.061 and 0.115, the levels not at all; the tolerances are those with a
+# half's margin.  Over all 930 CLIVE photos fast's score moves by a median 2.8 points and at most 22,
+# and its levels differ on 9.7 % of the 1,646 judged photos: int8 is an opt-in, outside the accuracy
+# bounds the float runtime keeps (README, "int8").
+SCORE_ATOL = {"fast": 5.5, "accurate": 7.5}
+PROBABILITY_ATOL = {"fast": 0.1, "accurate": 0.17}
 
 
 def sample_images() -> list[Image.Image]:
@@ -63,7 +64,7 @@ def test_int8_agrees_with_the_float_runtime_within_the_measured_bounds(name):
     out = int8.predict_images(images)
     np.testing.assert_allclose(out["score"], float_out["score"], atol=SCORE_ATOL[name])
     np.testing.assert_allclose(out["probabilities"], float_out["probabilities"], atol=PROBABILITY_ATOL[name])
-    assert np.abs(out["levels"].astype(int) - float_out["levels"]).max() <= 1
+    np.testing.assert_array_equal(out["levels"], float_out["levels"])
     assert not np.allclose(out["score"], float_out["score"], atol=1e-3)  # it is another model, not the float one
 
 

@@ -67,12 +67,11 @@ def test_a_shipped_name_is_its_recipe(name):
 
 
 def test_the_training_defaults_are_the_default_recipe():
-    """One default: ModelConfig() and OptimConfig() are what `fast` was trained with (a kernel ridge score head,
-    which the light runtime runs, on Lite0's 320×320 window); a named encoder gets its parts' own default sizes."""
+    """One default: ModelConfig() and OptimConfig() are what `fast` was trained with (a ridge score head the
+    light runtime runs, not an unexportable one); a named encoder gets its parts' own default sizes, as before."""
     recipe = TrainConfig.from_json("default", {"train": []})
     assert (recipe.model, recipe.optim) == (ModelConfig(), OptimConfig())
-    assert TrainConfig(DataConfig([])).model == ModelConfig() and ModelConfig().score_head.name == "kernel-ridge"
-    assert ModelConfig().encoder_args["effnet-lite0"]["window"] == 320
+    assert TrainConfig(DataConfig([])).model == ModelConfig() and ModelConfig().score_head.name == "ridge"
     assert ModelConfig().encoder_args == recipe.model.encoder_args
     assert ModelConfig(encoder=recipe.model.encoder).encoder_args == {}  # a named encoder: its parts' own sizes
 
