@@ -107,9 +107,9 @@ class KernelRidgeHead(ClosedFormScoreHead):
     with the smallest exact leave-one-out squared error (one eigendecomposition of the kernel
     matrix per width).  On frozen EfficientNet features of CLIVE it ranks photos better than the
     linear ridge head (``benchmarks/bench_score.py``); the price is that the head keeps the
-    standardised training features, ``n × n_features``, at half precision (as the packed runtime stores its
-    large weights: the shipped checkpoints stay within their size budget, and a score moves by hundredths of
-    a point).
+    standardised training features, ``n × n_features``, at half precision when it fits them (as the packed
+    runtime stores its large weights: half the checkpoint size, scores moved by hundredths of a point); a
+    checkpoint saved with float32 features loads as it was saved.
     """
 
     def __init__(
