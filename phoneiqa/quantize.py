@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -30,7 +29,8 @@ import numpy as np
 
 from phoneiqa.cache import default_cache_dir
 from phoneiqa.extras import needs_extras
-from phoneiqa.runtime import Runtime, prepare_inputs, runtime_parts
+from phoneiqa.preprocess import load_scaled
+from phoneiqa.runtime import Runtime, graph_input_names, prepare_inputs, runtime_parts, store_cached
 from phoneiqa.version import __version__
 
 QUANTISED_OPS = ("Conv", "Clip", "Add", "Pad")
@@ -98,19 +98,16 @@ class _Photos:
     """A calibration data reader: each photo as the graph's feeds (batch of one)."""
 
     def __init__(self, spec: dict, photos: Sequence[Path]) -> None:
-        from phoneiqa.preprocess import load_scaled
-
         self.parts = runtime_parts(spec)
-        self.names = [f"image_{i}" if kind == "onnx" else f"features_{i}" for i, (_, kind, _) in enumerate(self.parts)]
+        self.names = graph_input_names([kind for _, kind, _ in self.parts])
         self.side = max(p.short_side for _, _, p in self.parts)
-        self.load = load_scaled
         self.photos = iter(photos)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         path = next(self.photos, None)
         if path is None:
             return None
-        arrays = prepare_inputs(self.load(path, self.side), self.parts)
+        arrays = prepare_inputs(load_scaled(path, self.side), self.parts)
         return {name: a[None] for name, a in zip(self.names, arrays, strict=True)}
 
 
@@ -151,11 +148,5 @@ def load_int8(spec_file: Path, threads: int | None = None, cache_dir: Path | Non
         onnx.save(float_graph(spec_file), str(source))
         _quantize(source, out, ranges)
         payload = out.read_bytes()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp_file = folder / f"model.onnx.{os.getpid()}.tmp"
-        tmp_file.write_bytes(payload)
-        tmp_file.replace(folder / "model.onnx")
-    except OSError as exc:
-        warnings.warn(f"cannot cache the int8 model in {folder} ({exc}); it will be quantised again", stacklevel=2)
+    store_cached(folder, {"model.onnx": payload}, "int8")
     return Runtime(payload, spec, threads)

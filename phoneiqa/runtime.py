@@ -93,7 +93,7 @@ class Runtime(Assessor):
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.parts = runtime_parts(spec)
-        self.input_names = _input_names([kind for _, kind, _ in self.parts])
+        self.input_names = graph_input_names([kind for _, kind, _ in self.parts])
         self.short_side = max(p.short_side for _, _, p in self.parts)
         self.graph = load_graph(spec["issue_spec"]) if spec["issue_spec"] else None
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -173,7 +173,7 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
         else torch.zeros(1, p.feature_dim)
         for p, kind in zip(parts, kinds, strict=True)
     ]
-    names = _input_names(kinds)
+    names = graph_input_names(kinds)
     outputs = (["score"] if model.score_head is not None else []) + (
         ["potentials"] if model.issue_head is not None else []
     )
@@ -261,15 +261,21 @@ def load_runtime(checkpoint: str | os.PathLike, cache_dir: Path | None = None, t
     except Exception as exc:  # an operator ONNX Runtime has no kernel for: the PyTorch backend still runs it
         raise RuntimeUnsupported(f"ONNX Runtime cannot run the compiled graph: {str(exc).splitlines()[0]}") from exc
     check_agreement(runtime, model)
+    store_cached(folder, {"model.onnx": onnx, "spec.json": json.dumps(spec, indent=2).encode()}, "compiled")
+    return runtime
+
+
+def store_cached(folder: Path, files: Mapping[str, bytes], what: str) -> None:
+    """Write ``files`` (name -> bytes) into the cache ``folder``, each through a temporary file and a rename; a
+    cache that cannot be written is a warning (the ``what`` model is built again next time), never an error."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, payload in (("model.onnx", onnx), ("spec.json", json.dumps(spec, indent=2).encode())):
+        for name, payload in files.items():
             tmp = folder / f"{name}.{os.getpid()}.tmp"
             tmp.write_bytes(payload)
             tmp.replace(folder / name)
     except OSError as exc:
-        warnings.warn(f"cannot cache the compiled model in {folder} ({exc}); it will be compiled again", stacklevel=2)
-    return runtime
+        warnings.warn(f"cannot cache the {what} model in {folder} ({exc}); it will be built again", stacklevel=3)
 
 
 PACK_MIN_SIZE = 16384
@@ -357,7 +363,7 @@ def load_packed(spec_file: Path, threads: int | None = None) -> Runtime:
     return Runtime(spec_file.with_name(spec_file.name.replace(".runtime.json", ".onnx")), spec, threads, weights)
 
 
-def _input_names(kinds: Sequence[str]) -> list[str]:
+def graph_input_names(kinds: Sequence[str]) -> list[str]:
     """The graph's input names: ``image_i`` for network parts, ``features_i`` for numpy parts."""
     return [f"image_{i}" if kind == "onnx" else f"features_{i}" for i, kind in enumerate(kinds)]
 

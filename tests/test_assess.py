@@ -309,3 +309,17 @@ def test_from_dict_inverts_to_dict_over_generated_and_explained_assessments():
         phoneiqa.Assessment.from_dict({**explained.to_dict(), "scor": 1})
     with pytest.raises(phoneiqa.DataFormatError, match="needs probabilities"):
         phoneiqa.Assessment.from_dict({"score": 1.0, "issues": {}})
+
+
+def test_a_runtime_cache_that_cannot_be_written_is_a_warning_and_a_written_one_holds_every_file(tmp_path):
+    from phoneiqa.runtime import store_cached
+
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    with pytest.warns(UserWarning, match="cannot cache the int8 model in .*a file/sub"):
+        store_cached(blocker / "sub", {"model.onnx": b"graph"}, "int8")
+    store_cached(tmp_path / "cache", {"model.onnx": b"graph", "spec.json": b"{}"}, "compiled")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cache").iterdir()} == {
+        "model.onnx": b"graph",
+        "spec.json": b"{}",
+    }

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from phoneiqa.cli.registry import at_least, command, ending_in
+from phoneiqa.cli.registry import at_least, command, ending_in, model_options
 from phoneiqa.errors import ConfigError
 
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
     from phoneiqa.audit import DEFAULT_BATCH_SIZE, REPORT_FORMATS
-    from phoneiqa.loading import BACKENDS
 
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files and folders (searched recursively)")
     p.add_argument("--out", type=ending_in(*REPORT_FORMATS), help="report file: .csv, .parquet or .jsonl")
@@ -38,8 +37,7 @@ def _audit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--batch-size", type=at_least(1), default=DEFAULT_BATCH_SIZE, help="photos per model call and cache commit"
     )
-    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
-    p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
+    model_options(p)
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--cache", help="SQLite result cache (default: $PHONEIQA_CACHE/audit.sqlite3)")
     cache.add_argument("--no-cache", action="store_true", help="assess everything again and keep nothing")

@@ -9,14 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from phoneiqa.cli.registry import command
+from phoneiqa.cli.registry import command, model_options
 from phoneiqa.errors import ConfigError, PhoneIQAError
 from phoneiqa.explain import MAPS
 
 
 def _assess_args(p: argparse.ArgumentParser) -> None:
-    from phoneiqa.loading import BACKENDS
-
     p.add_argument("files", nargs="*", help="image files (JPEG, PNG, HEIC, WebP, TIFF, BMP, GIF)")
     p.add_argument("--sample", action="store_true", help="also assess the sample photo shipped in the package")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
@@ -26,8 +24,7 @@ def _assess_args(p: argparse.ArgumentParser) -> None:
         help="also find where the exposure problems are: list each map's share of the frame and write the maps "
         "over the photo as DIR/<file name>.explain.png",
     )
-    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
-    p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
+    model_options(p)
 
 
 @command("assess", "score photos and name their exposure issues", _assess_args)
@@ -111,7 +108,7 @@ def _models(args: argparse.Namespace) -> int:
 def _rank_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", help="shots of one scene (image files)")
     p.add_argument("--json", action="store_true", help="one JSON object per line, best first")
-    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
+    model_options(p, backend=False)
 
 
 @command("rank", "order shots of one scene best first", _rank_args)

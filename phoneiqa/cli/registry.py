@@ -49,6 +49,15 @@ def ending_in(*suffixes: str) -> Callable[[str], str]:
     return parse
 
 
+def model_options(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """The options that choose the model (``--model``) and, with ``backend``, how it runs (``--backend``)."""
+    from phoneiqa.loading import BACKENDS
+
+    p.add_argument("--model", default="default", help="shipped model name or checkpoint path (default: default)")
+    if backend:
+        p.add_argument("--backend", default="auto", choices=BACKENDS, help="compiled ONNX Runtime + numpy, or PyTorch")
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str, str | None]] = {}
 
 

@@ -41,6 +41,7 @@ from phoneiqa.audit.reports.xmp_packet import (
     signature,
 )
 from phoneiqa.audit.table import AuditTable
+from phoneiqa.errors import ParameterError, did_you_mean
 from phoneiqa.version import __version__
 
 NAMINGS = ("adobe", "darktable")
@@ -99,12 +100,17 @@ def sidecar_path(photo: str | os.PathLike, naming: str = "adobe", siblings: Iter
     and also with ``"adobe"`` when another file in its folder shares its stem, ``IMG_1.heic`` or a raw
     ``IMG_1.CR2``, compared without case: ``IMG_1.xmp`` would be theirs too, so it is never written).
     ``siblings``: the names in the photo's folder (default: listed now)."""
-    if naming not in NAMINGS:
-        raise ValueError(f"unknown sidecar naming {naming!r}; choose from {', '.join(NAMINGS)}")
+    _check_naming(naming)
     path = os.fspath(photo)
     if siblings is None:
         siblings = _listing(os.path.dirname(path))
     return Path(_sidecar(path, naming, siblings if isinstance(siblings, _Stems) else _stems(siblings))[0])
+
+
+def _check_naming(naming: str) -> None:
+    if naming not in NAMINGS:
+        hint = did_you_mean(naming, NAMINGS)
+        raise ParameterError(f"unknown sidecar naming {naming!r}{hint}; choose from {', '.join(NAMINGS)}")
 
 
 def _sidecar(path: str, naming: str, stems: _Stems) -> tuple[str, bool]:
@@ -182,8 +188,7 @@ def write_sidecars(
     set; ``reject_bursts``: rate the shots of a sure burst that are not its best −1 (needs the table's
     ``group_sure`` and ``rank_in_group`` columns, ``audit(..., groups=True)``); ``model``: the model's name,
     kept beside its id (``table.attrs["model"]``)."""
-    if naming not in NAMINGS:
-        raise ValueError(f"unknown sidecar naming {naming!r}; choose from {', '.join(NAMINGS)}")
+    _check_naming(naming)
     if reject_bursts and "rank_in_group" not in table:
         raise ValueError("reject_bursts needs the audit's burst columns: audit with groups=True (--groups)")
     labels = table.labels
