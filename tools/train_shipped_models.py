@@ -147,6 +147,8 @@ trained on, the judged calibration changes, ladders) give unbiased figures.
 {format_metrics(metrics)}
 ```
 
+{held_out(spec, score_head)}
+
 ## Config
 
 ```json
@@ -154,6 +156,66 @@ trained on, the judged calibration changes, ladders) give unbiased figures.
 ```
 """
     out.write_text(text, encoding="utf-8")
+
+
+JUDGED_ROWS = {
+    "fine any": "photos judged fine, flagged at any level (false alarms)",
+    "fine severe+": "photos judged fine, flagged severe or worse",
+    "dark>=2 found": "photos judged severely dark (>= 2), found dark",
+    "bright>=2 found": "photos judged severely bright, found bright",
+    "blown>=2 found": "photos judged severely blown, found overexposed",
+    "exposure spearman, levels": "Spearman of the reported exposure levels against the judged ones",
+    "calibration max error (expected)": "calibration curve: largest gap to the viewers' mean level (expected levels)",
+}
+"""The rows of ``python -m benchmarks judged`` a training record quotes, and what each one is."""
+
+
+def load_result(name: str) -> dict:
+    """A saved benchmark result, ``runs/bench/<name>.json`` (``$PHONEIQA_BENCH_RESULTS`` as ``benchmarks.results``)."""
+    folder = Path(os.environ.get("PHONEIQA_BENCH_RESULTS", ROOT / "runs" / "bench"))
+    return json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _row(table: dict, name: str) -> dict:
+    return dict(zip(table["columns"], next(r for r in table["rows"] if r[0] == name), strict=True))
+
+
+def _figure(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.3f}"  # NaN: the baseline has no such figure
+
+
+def held_out(spec: ModelSpec, score_head: str) -> str:
+    """The record's section of figures on data the head was not fitted to, each beside a simple baseline of the
+    same run, read from the saved results of ``python -m benchmarks score`` and ``judged`` (``runs/bench``)."""
+    lines = ["## Held-out figures", ""]
+    try:
+        score, judged = load_result("score"), load_result("judged")
+        method, column = f"{score_head}@{spec.name}", f"new {spec.files.stem}"
+        ours, base = _row(score["tables"]["score"], method), _row(score["tables"]["score"], "ridge@photometric")
+        issues = judged["tables"]["judged"]
+        rows = {name: (_row(issues, name)[column], _row(issues, name)["threshold rule"]) for name in JUDGED_ROWS}
+    except (OSError, KeyError, StopIteration) as exc:
+        return "\n".join([*lines, f"Not recorded here ({exc!r}): run `python -m benchmarks score` and `judged`."])
+    lines += [
+        f"Score: `{score['meta']['command']}` (commit `{score['meta']['commit'][:7]}`, {score['meta']['date'][:10]}): "
+        f"CLIVE SRCC, median [min, max] of 10 seeded 80/20 splits, the head refitted on each training part.",
+        "",
+        "| | this model | baseline: ridge on the 56 photometric statistics |",
+        "|---|---|---|",
+        f"| SRCC | {ours['SRCC']:.3f} [{ours['SRCC min']:.3f}, {ours['SRCC max']:.3f}] | "
+        f"{base['SRCC']:.3f} [{base['SRCC min']:.3f}, {base['SRCC max']:.3f}] |",
+        f"| PLCC | {ours['PLCC']:.3f} | {base['PLCC']:.3f} |",
+        "",
+        f"Issue levels: `{judged['meta']['command']}` (commit `{judged['meta']['commit'][:7]}`, "
+        f"{judged['meta']['date'][:10]}): the 1,646 photos judged by eye in 5 scene-disjoint folds, the issue head "
+        "refitted per fold, so every photo is predicted by a head that never saw its scene; the calibration changes "
+        "likewise.",
+        "",
+        "| | this recipe | baseline: one photometric threshold per label, fitted on the same folds |",
+        "|---|---|---|",
+        *(f"| {JUDGED_ROWS[name]} | {_figure(a)} | {_figure(b)} |" for name, (a, b) in rows.items()),
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
