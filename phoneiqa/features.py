@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from phoneiqa.cache import default_cache_dir
-from phoneiqa.encoders.base import Encoder, input_short_side
+from phoneiqa.encoders.base import Encoder, input_short_side, part_labels
 from phoneiqa.preprocess import load_scaled
 from phoneiqa.progress import progress
 
@@ -54,12 +54,12 @@ def cached_features(
     parts = list(getattr(encoder, "parts", [encoder]))
     side = input_short_side(encoder)
     blocks = []
-    for k, part in enumerate(parts):
+    for k, (part, name) in enumerate(zip(parts, part_labels(encoder), strict=True)):
         wanted = np.flatnonzero(np.ones(len(paths), dtype=bool) if rows is None else rows[k])
         block = torch.full((len(paths), part.feature_dim), float("nan"))
         if len(wanted):
             chosen = [Path(paths[i]) for i in wanted]
-            label = desc if len(parts) == 1 else f"{desc} ({part.name})"
+            label = desc if len(parts) == 1 else f"{desc} ({name})"
             block[torch.from_numpy(wanted)] = _cached(part, chosen, side, cache_dir, batch_size, label)
         blocks.append(block)
     return torch.cat(blocks, dim=1)

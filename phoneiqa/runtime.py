@@ -351,7 +351,8 @@ def pack_shipped(specs: Iterable[ModelSpec] | None = None) -> dict[str, Path]:
 
 def load_packed(spec_file: Path, threads: int | None = None) -> Runtime:
     """A model written by :func:`pack_runtimes`: its graph, with its external weights read from the
-    shards beside it (as float32).  Needs numpy and ONNX Runtime only."""
+    shards beside it (as float32; one array for the initializers that hold the same values, as two views of one
+    network do).  Needs numpy and ONNX Runtime only."""
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
     weights: dict[str, np.ndarray] = {}
     by_shard: dict[str, list[tuple[str, str]]] = {}
@@ -359,7 +360,8 @@ def load_packed(spec_file: Path, threads: int | None = None) -> Runtime:
         by_shard.setdefault(shard, []).append((name, key))
     for shard, entries in by_shard.items():
         with np.load(spec_file.parent / shard) as arrays:
-            weights.update({name: arrays[key].astype(np.float32) for name, key in entries})
+            values = {key: arrays[key].astype(np.float32) for key in {key for _, key in entries}}
+        weights.update({name: values[key] for name, key in entries})
     return Runtime(spec_file.with_name(spec_file.name.replace(".runtime.json", ".onnx")), spec, threads, weights)
 
 

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from phoneiqa.encoders import ENCODERS, create_encoder
-from phoneiqa.encoders.base import Encoder
+from phoneiqa.encoders import ENCODERS, create_encoder, part_encoder_name
+from phoneiqa.encoders.base import Encoder, part_labels
 from phoneiqa.features import cached_features, file_digest
 from phoneiqa.heads import HEADS, create_head
 from phoneiqa.heads.base import IssueHead, ScoreHead
@@ -85,9 +85,9 @@ def part_run(encoder: Encoder, part: str | None) -> tuple[int, list[Encoder]]:
     parts = list(getattr(encoder, "parts", [encoder]))
     if part is None:
         return 0, parts
-    names = part.split("+")
+    names, labels = part.split("+"), part_labels(encoder)
     for first in range(len(parts) - len(names) + 1):
-        if [enc.name for enc in parts[first : first + len(names)]] == names:
+        if labels[first : first + len(names)] == names:
             return first, parts[first : first + len(names)]
     raise ValueError(f"head inputs {part!r} is not a part (or a run of adjacent parts) of encoder {encoder.name!r}")
 
@@ -277,7 +277,7 @@ def validate_issues(head: IssueHead, x: Tensor, y: Tensor) -> float:
 def check_names(cfg: ModelConfig) -> None:
     """Raise :class:`ConfigError` for an encoder part or head name that is not registered, before any work."""
     for part in cfg.encoder.split("+"):
-        ENCODERS.get(part)
+        ENCODERS.get(part_encoder_name(part))
     for head in (cfg.score_head, cfg.issue_head):
         if head is not None:
             HEADS.get(head.name)

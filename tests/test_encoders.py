@@ -98,6 +98,23 @@ def test_registered_encoder_joins_concatenations(monkeypatch, photos):
         create_encoder("corner+photometric", short_side=16)
 
 
+def test_a_labelled_part_is_a_second_view_of_one_encoder(photos):
+    """``name:view`` builds the encoder ``name`` again under its own label and keyword arguments; the features
+    are those of the two encoders built separately, and an unlabelled repeat is refused."""
+    both = create_encoder("photometric+photometric:small", **{"photometric:small": {"short_side": 48}})
+    assert both.labels == ["photometric", "photometric:small"] and both.name == "photometric+photometric:small"
+    assert [part.name for part in both.parts] == ["photometric", "photometric"]
+    whole, small = create_encoder("photometric"), create_encoder("photometric", short_side=48)
+    assert both.encoder_id() == f"{whole.encoder_id()}+{small.encoder_id()}"
+    assert torch.equal(both.encode(photos), torch.cat([whole.encode(photos), small.encode(photos)], dim=1))
+    assert not torch.equal(whole.encode(photos), small.encode(photos))
+    assert create_encoder("photometric:small", short_side=48).encoder_id() == small.encoder_id()
+    with pytest.raises(ValueError, match="twice"):
+        create_encoder("photometric+photometric")
+    with pytest.raises(ValueError, match="distinct label"):
+        ConcatEncoder([whole, small], ["photometric", "photometric"])
+
+
 # ---------------------------------------------------------------- preprocessing
 
 

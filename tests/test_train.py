@@ -115,7 +115,8 @@ def test_cli_evaluate_writes_predictions(trained, graded, tmp_path, capsys):
 
 
 def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
-    """``HeadConfig.inputs`` picks one encoder part's columns; the checkpoint keeps the choice."""
+    """``HeadConfig.inputs`` picks one encoder part's columns, a labelled second view of one encoder included;
+    the checkpoint keeps the choice."""
     cfg = TrainConfig(
         DataConfig(
             train=[DataSource(str(graded / "labels_train.csv"))],
@@ -123,29 +124,30 @@ def test_a_head_can_read_one_part_of_a_concatenated_encoder(graded, tmp_path):
             cache_dir=str(tmp_path / "cache"),
         ),
         model=ModelConfig(
-            encoder="photometric+photometric",
-            encoder_args={"photometric": {"short_side": 128}},
+            encoder="photometric+photometric:small",
+            encoder_args={"photometric": {"short_side": 128}, "photometric:small": {"short_side": 48}},
             score_head=None,
-            issue_head=HeadConfig("hex-linear", inputs="photometric"),
+            issue_head=HeadConfig("hex-linear", inputs="photometric:small"),
         ),
         optim=OptimConfig(epochs=2),
     )
     with pytest.raises(ValueError, match="not a part"):
         part_columns(create_encoder("photometric"), "effnet-lite0")
-    three = create_encoder("photometric+exposure+photometric")
+    three = create_encoder("photometric+exposure+photometric:again")
     width, extra = three.parts[0].feature_dim, three.parts[1].feature_dim
-    assert part_columns(three, "exposure+photometric") == (width, 2 * width + extra)
+    assert part_columns(three, "exposure+photometric:again") == (width, 2 * width + extra)
     assert part_columns(three, "photometric+exposure") == (0, width + extra)
     with pytest.raises(ValueError, match="adjacent"):
-        part_columns(three, "exposure+exposure")
+        part_columns(three, "exposure+photometric")
     result = train(cfg, tmp_path)
     width = result.model.encoder.parts[0].feature_dim
-    assert result.model.columns == {"issues": (0, width)}
+    assert result.model.columns == {"issues": (width, 2 * width)}
     assert result.model.issue_head.in_features == width
     loaded = Model.load(result.checkpoint)
-    assert loaded.columns == {"issues": (0, width)}
+    assert loaded.columns == {"issues": (width, 2 * width)}
+    assert [part.preprocess.short_side for part in loaded.encoder.parts] == [128, 48]
     features = torch.randn(4, 2 * width)
-    expected = result.model.issue_head.predict(features[:, :width]).probabilities
+    expected = result.model.issue_head.predict(features[:, width:]).probabilities
     assert torch.equal(loaded.predict_features(features).issues.probabilities, expected)
 
 

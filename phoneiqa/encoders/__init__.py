@@ -5,7 +5,8 @@ multi-stage statistics or pooled spatial maps), ``photometric`` (hand-made lumin
 statistics), ``exposure`` (the issue definitions' single-photo quantities), ``slic`` (SLIC
 superpixels as per-cell assignment maps) and ``clip`` (any open_clip model).  Other packages add
 encoders under the entry-point group ``phoneiqa.encoders``.  Names joined by ``+`` build a
-:class:`ConcatEncoder` of the parts.
+:class:`ConcatEncoder` of the parts; ``name:view`` labels a part, so that one encoder can read the
+photo twice with different preprocessing (``effnet-lite0+effnet-lite0:window``).
 """
 
 from __future__ import annotations
@@ -24,15 +25,27 @@ def create_encoder(name: str, **kwargs: Any) -> Encoder:
     For a single name the keyword arguments go to its factory, e.g.
     ``create_encoder("effnet-lite2", short_side=512)``.  For ``"a+b"`` each keyword is a part's
     name and its value that part's keyword arguments:
-    ``create_encoder("effnet-lite0+photometric", **{"effnet-lite0": {"flip": True}})``.
+    ``create_encoder("effnet-lite0+photometric", **{"effnet-lite0": {"flip": True}})``.  A part written
+    ``name:view`` is the encoder ``name`` under the label ``name:view``, which keys its keyword arguments
+    (and heads' ``inputs``): ``create_encoder("effnet-lite0+effnet-lite0:window", **{"effnet-lite0:window":
+    {"window": 320}})`` reads the whole photo and its centre with one network.
     """
     if "+" not in name:
-        return ENCODERS.create(name, **kwargs)
-    parts = name.split("+")
-    unknown = sorted(set(kwargs) - set(parts))
+        return ENCODERS.create(part_encoder_name(name), **kwargs)
+    labels = name.split("+")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"{name!r} names the part(s) {repeated} twice; label one of each as 'name:view'")
+    unknown = sorted(set(kwargs) - set(labels))
     if unknown:
-        raise ValueError(f"keyword arguments of {name!r} must be named after its parts {parts}, got {unknown}")
-    return ConcatEncoder([ENCODERS.create(part, **kwargs.get(part, {})) for part in parts])
+        raise ValueError(f"keyword arguments of {name!r} must be named after its parts {labels}, got {unknown}")
+    parts = [ENCODERS.create(part_encoder_name(label), **kwargs.get(label, {})) for label in labels]
+    return ConcatEncoder(parts, labels)
+
+
+def part_encoder_name(label: str) -> str:
+    """The registered encoder a part label names: ``"effnet-lite0"`` for ``"effnet-lite0:window"``."""
+    return label.partition(":")[0]
 
 
 def list_encoders() -> list[str]:
@@ -43,4 +56,4 @@ def list_encoders() -> list[str]:
 # built-in encoders register themselves on import; their heavy dependencies load in their factories
 from phoneiqa.encoders import clip, effnet, photometric, superpixels  # noqa: E402, F401
 
-__all__ = ["ENCODERS", "ConcatEncoder", "Encoder", "Preprocess", "create_encoder", "list_encoders"]
+__all__ = ["ENCODERS", "ConcatEncoder", "Encoder", "Preprocess", "create_encoder", "list_encoders", "part_encoder_name"]

@@ -23,6 +23,11 @@ def module_device(module: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def part_labels(encoder: Encoder) -> list[str]:
+    """The labels of an encoder's parts (:class:`ConcatEncoder`), or its own name for a single encoder."""
+    return list(getattr(encoder, "labels", [encoder.name]))
+
+
 def input_short_side(encoder: Encoder) -> int:
     """The largest short side any part of ``encoder`` resizes images to."""
     return max(part.preprocess.short_side for part in getattr(encoder, "parts", [encoder]))
@@ -78,15 +83,19 @@ class ConcatEncoder(Encoder):
     """Several encoders side by side: their features concatenated in order.
 
     Each part keeps its own preprocessing, so there is no single input tensor: use
-    :meth:`encode`.  The name joins the parts' names with ``+``, the id their ids.
+    :meth:`encode`.  ``labels`` name the parts (default their names; ``"effnet-lite0:window"`` tells
+    a second view of one encoder apart); the name joins the labels with ``+``, the id the parts' ids.
     """
 
-    def __init__(self, parts: Sequence[Encoder]) -> None:
+    def __init__(self, parts: Sequence[Encoder], labels: Sequence[str] | None = None) -> None:
         super().__init__()
         if len(parts) < 2:
             raise ValueError(f"a ConcatEncoder needs at least two parts, got {len(parts)}")
         self.parts = nn.ModuleList(parts)
-        self.name = "+".join(part.name for part in parts)
+        self.labels = list(labels) if labels is not None else [part.name for part in parts]
+        if len(self.labels) != len(parts) or len(set(self.labels)) != len(parts):
+            raise ValueError(f"a ConcatEncoder needs one distinct label per part, got {self.labels}")
+        self.name = "+".join(self.labels)
         self.feature_dim = sum(part.feature_dim for part in parts)
 
     def encoder_id(self) -> str:
