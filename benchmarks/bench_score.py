@@ -12,8 +12,10 @@ head on Lite0's 14×14 stage-4 map, 16 SLIC superpixels and the photometric stat
 short side 288); ``ridge@qualitynet`` and ``ridge@dpam`` are the ridge head on those same
 features, to tell what a head adds from what its features give; ``ridge@photometric``, the ridge
 head on the 56 photometric statistics alone, is the simple baseline; ``@fast`` and ``@accurate``
-put a head on the encoder of that shipped model (read from ``phoneiqa/pretrained/{default,accurate}.json``);
-``@window`` and ``@window-lite2`` on Lite0 (and Lite2) seeing the centred 320×320 of the photo at short side 500.
+put a head on the features that shipped model's score head reads (its recipe
+``phoneiqa/pretrained/{default,accurate}.json``: encoder and the score head's ``inputs``); ``@whole`` and
+``@whole-lite2`` on the encoders the shipped models had before their score read a window of the photo (Lite0 on
+the whole photo at short side 288; Lite2 and Lite0 at 500).
 
 Features are computed once (cached on disk).  The N = 1 head puts every image in its own group
 with all M pivots, so an epoch costs many times one with N = 18; ``--n1-epochs`` caps it (the
@@ -45,6 +47,7 @@ from phoneiqa.training import (
     OptimConfig,
     fit_head,
     load_table,
+    part_columns,
     part_layout,
     recipe_path,
     validate_score,
@@ -53,19 +56,21 @@ from phoneiqa.training import (
 CLIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clive"
 
 
-def make_head(name: str, encoder, **args):
-    """The head ``name`` for ``encoder``'s features (with their layout when the head reads maps)."""
+def make_head(name: str, encoder, inputs: str | None, **args):
+    """The head ``name`` for the features of ``encoder``'s ``inputs`` parts (with their layout when the head
+    reads maps)."""
     if getattr(HEADS.get(name), "needs_layout", False):
-        args["layout"] = part_layout(encoder, None)
-    return create_head(name, in_features=encoder.feature_dim, **args)
+        args["layout"] = part_layout(encoder, inputs)
+    start, stop = part_columns(encoder, inputs)
+    return create_head(name, in_features=stop - start, **args)
 
 
 def head_runner(name: str, epochs: int | None = None, **args):
-    def run(encoder, x_tr, y_tr, x_te, cfg: OptimConfig):
+    def run(encoder, inputs, x_tr, y_tr, x_te, cfg: OptimConfig):
         torch.manual_seed(cfg.seed)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=epochs)
-        head = make_head(name, encoder, **args)
+        head = make_head(name, encoder, inputs, **args)
         if not list(head.parameters()):  # closed form (ridge heads): fitted on the whole training part
             head.prepare(x_tr, y_tr)
             return head, head.predict(x_te).numpy()
@@ -93,9 +98,8 @@ METHODS = (
     "kernel-ridge",
     "kernel-ridge@fast",
     "kernel-ridge@accurate",
-    "ridge@window",
-    "kernel-ridge@window",
-    "kernel-ridge@window-lite2",
+    "ridge@whole",
+    "kernel-ridge@whole-lite2",
 )
 MAP_SIDE = {"short_side": 288, "max_long_side": 576}
 ENCODERS = {
@@ -117,23 +121,23 @@ PHOTOMETRIC = {"photometric": {"short_side": 192, "max_long_side": 384}}
 ENCODERS["photometric"] = ("photometric", PHOTOMETRIC["photometric"])
 
 
-def shipped_encoder(recipe: str) -> tuple[str, dict]:
-    """(encoder name, encoder arguments) of a shipped model's recipe (``phoneiqa/pretrained/<recipe>.json``)."""
-    model = json.loads(recipe_path(recipe).read_text())["model"]
-    return model["encoder"], model["encoder_args"]
-
-
-ENCODERS["fast"] = shipped_encoder("default")
-ENCODERS["accurate"] = shipped_encoder("accurate")
-WINDOW = {"short_side": 500, "max_long_side": 1000, "window": 320}
-ENCODERS["window"] = ("effnet-lite0+photometric", {"effnet-lite0": WINDOW, **PHOTOMETRIC})
-ENCODERS["window-lite2"] = (
-    "effnet-lite2+effnet-lite0+photometric",
-    {"effnet-lite2": WINDOW, "effnet-lite0": WINDOW, **PHOTOMETRIC},
+SHIPPED = {"fast": json.loads(recipe_path("default").read_text())["model"]}
+SHIPPED["accurate"] = json.loads(recipe_path("accurate").read_text())["model"]
+ENCODERS.update({key: (model["encoder"], model["encoder_args"]) for key, model in SHIPPED.items()})
+SCORE_INPUTS = {key: model["score_head"].get("inputs") for key, model in SHIPPED.items()}
+"""Encoder key -> the parts its score head reads (a shipped recipe's ``score_head.inputs``; default all)."""
+WHOLE = {"short_side": 500, "max_long_side": 1000}
+ENCODERS["whole"] = (
+    "effnet-lite0+photometric",
+    {"effnet-lite0": {"short_side": 288, "max_long_side": 576}, **PHOTOMETRIC},
 )
-"""Not shipped: Lite0 (and Lite2) on the centred 320×320 of the photo at short side 500, the best score features
-measured (kernel ridge SRCC 0.865); the issue head on them finds fewer problems than on the whole photo
-(``python -m benchmarks judged``, docs/numbers.md), so the shipped models keep their whole-photo encoders."""
+ENCODERS["whole-lite2"] = (
+    "effnet-lite2+effnet-lite0+photometric",
+    {"effnet-lite2": WHOLE, "effnet-lite0": WHOLE, **PHOTOMETRIC},
+)
+"""The shipped models' encoders before their score read a window of the photo (their issue heads still read
+Lite0 on the whole photo at 288): Lite0 at 288 with ridge was ``fast``, Lite2 and Lite0 at 500 with kernel ridge
+``accurate``."""
 
 
 def encoder_ms(encoder, images: list) -> float:
@@ -170,6 +174,7 @@ def main() -> None:
     y = torch.as_tensor(table.mos, dtype=torch.float32)
     specs = {m: ENCODERS.get(m.split("@")[-1], (args.encoder, args.encoder_args)) for m in args.methods}
     keys = {m: json.dumps(spec) for m, spec in specs.items()}
+    inputs = {m: SCORE_INPUTS.get(m.split("@")[-1]) if "@" in m else None for m in args.methods}
     encoders, features, enc_ms = {}, {}, {}
     timing_images = [load_scaled(path, 384) for path in table.paths[:16]]
     for key in sorted(set(keys.values())):
@@ -199,9 +204,10 @@ def main() -> None:
         te, tr = torch.as_tensor(order[:n_test]), torch.as_tensor(order[n_test:])
         cfg = OptimConfig(seed=seed, epochs=args.epochs, patience=10)  # the published runs' patience
         for m in args.methods:
-            x = features[keys[m]]
+            start, stop = part_columns(encoders[keys[m]], inputs[m])
+            x = features[keys[m]][:, start:stop]
             t0 = time.perf_counter()
-            head, pred = runners[m][2](encoders[keys[m]], x[tr], y[tr], x[te], cfg)
+            head, pred = runners[m][2](encoders[keys[m]], inputs[m], x[tr], y[tr], x[te], cfg)
             seconds[m] += time.perf_counter() - t0
             results[m].append(score_metrics(pred, y[te].numpy()))
             cost[m] = (sum(v.numel() for v in head.state_dict().values()), head_ms(head, x[te]))

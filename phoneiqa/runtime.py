@@ -53,7 +53,7 @@ NUMPY_PARTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 """Encoder parts computed in numpy from uint8 ``[B, H, W, 3]`` pixels, by encoder name."""
 OPSET = 17
 TOLERANCE = 1e-4
-FORMAT = 2
+FORMAT = 3
 """Version of the compiled form (inputs and outputs of the graph, spec fields); part of the cache key."""
 
 
@@ -177,7 +177,9 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
     outputs = (["score"] if model.score_head is not None else []) + (
         ["potentials"] if model.issue_head is not None else []
     )
-    dynamic = {n: ({0: "batch", 1: "height", 2: "width"} if n.startswith("image") else {0: "batch"}) for n in names}
+    dynamic = {
+        n: ({0: "batch", 1: f"height_{n}", 2: f"width_{n}"} if n.startswith("image") else {0: "batch"}) for n in names
+    }
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices

@@ -126,13 +126,15 @@ SHIPPED: dict[str, ModelSpec] = {
         ModelSpec.from_recipe(
             "fast",
             "default",
-            "EfficientNet-Lite0 at short side 288 + photometric statistics, ridge score: the default",
+            "EfficientNet-Lite0 on the photo at short side 288 and on its centred 256 px at 500, photometric "
+            "statistics; ridge score: the default",
             aliases=(DEFAULT_ALIAS,),
         ),
         ModelSpec.from_recipe(
             "accurate",
             "accurate",
-            "EfficientNet-Lite0 and -Lite2 at short side 500 + photometric statistics, kernel ridge score",
+            "EfficientNet-Lite0 on the photo at short side 288 and on its centred 320 px at 500, photometric "
+            "statistics; kernel ridge score on the centre",
         ),
     )
 }

@@ -64,8 +64,9 @@ class ModelConfig:
     """What is trained: the frozen encoder (a registered name or ``a+b``, with per-part keyword
     arguments), the score and issue heads on its features (``None``: no such head) and the label spec.
 
-    The defaults are the ``fast`` recipe's: EfficientNet-Lite0 + photometric statistics at the recipe's sizes,
-    a ridge score head and a HEX issue head on both.  ``encoder=None``: the recipe's encoder, with its part
+    The defaults are the ``fast`` recipe's: EfficientNet-Lite0 on the whole photo and on its centre
+    (``effnet-lite0:window``) + photometric statistics at the recipe's sizes, a ridge score head on all of them
+    and a HEX issue head on the whole photo's features.  ``encoder=None``: the recipe's encoder, with its part
     sizes unless ``encoder_args`` is given; a named encoder gets ``encoder_args`` (default: each part's own
     defaults), and the heads' ``inputs`` must name its parts.
     """
