@@ -109,13 +109,15 @@ def child(mode: str, path: str, backend: str, name: str, runs: int) -> None:
     }
     parts = getattr(model, "parts", [])  # the runtime's (name, kind, preprocess); the PyTorch model has none
     for part, kind, p in parts:
-        stages[f"resize {part}"] = median_ms(lambda p=p: resize_image(image, p), runs)
+        view = f"{part} {p.window}@{p.short_side}" if p.window else f"{part} {p.short_side}"
+        stages[f"resize {view}"] = median_ms(lambda p=p: resize_image(image, p), runs)
         if kind == "numpy":
             pixels = np.asarray(resize_image(image, p))[None]
             stages[f"features {part}"] = median_ms(lambda part=part, x=pixels: NUMPY_PARTS[part](x), runs)
     if parts:
-        prepared = [model.preparer()(image)]
-        stages["prepare (all resizes and features)"] = median_ms(lambda: model.preparer()(image), runs)
+        prepare = model.preparer(parallel=True)
+        prepared = [prepare(image)]
+        stages["prepare (all resizes and features, on the cores)"] = median_ms(lambda: prepare(image), runs)
         stages["model call (networks, heads, levels)"] = median_ms(lambda: model.run(prepared), runs)
     else:
         stages["model call (networks, heads, levels)"] = median_ms(lambda: model.predict_images([image]), runs)

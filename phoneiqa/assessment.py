@@ -195,8 +195,10 @@ class Assessor(ABC):
     has_score: bool
     short_side: int
 
-    def preparer(self) -> Callable[[Image.Image], Any]:
-        """A picklable function: one decoded RGB image -> this backend's input for :meth:`run`."""
+    def preparer(self, parallel: bool = False) -> Callable[[Image.Image], Any]:
+        """A picklable function: one decoded RGB image -> this backend's input for :meth:`run`.  ``parallel``:
+        the caller prepares in this process (:meth:`assess`), so the function may use threads and need not
+        pickle."""
         return unchanged
 
     @abstractmethod
@@ -219,7 +221,7 @@ class Assessor(ABC):
         others are assessed.  ``explain``: also compute each photo's exposure maps from the same
         decoded pixels (``Assessment.explanation``, :mod:`phoneiqa.explain`).
         """
-        prepare = self.preparer()
+        prepare = self.preparer(parallel=True)
         if not explain:
 
             def decode(source: ImageInput, name: str | None) -> Any:
@@ -249,7 +251,7 @@ class Assessor(ABC):
         :func:`phoneiqa.groups.exposure_key`, from the pixels the model assesses; ``explain`` its exposure maps).
         ``batch_size`` and ``errors`` as :meth:`assess`'s; an input that cannot be used is its
         :class:`~phoneiqa.ImageError` in its slot with ``errors="return"``."""
-        prepare = self.preparer()
+        prepare = self.preparer(parallel=True)
 
         def decode_and_measure(source: ImageInput, name: str | None) -> tuple[Any, Any]:
             image = load_scaled(source, self.short_side, name=name)

@@ -25,6 +25,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,7 @@ class Runtime(Assessor):
             self._weights = {name: np.ascontiguousarray(w, dtype=np.float32) for name, w in weights.items()}
             values = [ort.OrtValue.ortvalue_from_numpy(w) for w in self._weights.values()]
             options.add_external_initializers(list(self._weights), values)
+        self.threads = threads
         model = onnx if isinstance(onnx, bytes) else os.fspath(onnx)
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.parts = runtime_parts(spec)
@@ -118,8 +120,11 @@ class Runtime(Assessor):
                 out.setdefault(key, np.zeros((len(inputs), *value.shape[1:]), dtype=value.dtype))[batch] = value
         return out
 
-    def preparer(self) -> Callable[[Image.Image], list[np.ndarray]]:
-        """:func:`prepare_inputs` for this model's parts (picklable: the audit's workers run it)."""
+    def preparer(self, parallel: bool = False) -> Callable[[Image.Image], list[np.ndarray]]:
+        """:func:`prepare_inputs` for this model's parts: picklable (the audit's workers run it), or with
+        ``parallel`` its resizes on this process's threads, unless the runtime was given one thread."""
+        if parallel and self.threads != 1:
+            return functools.partial(prepare_inputs, parts=self.parts, pool=prepare_pool())
         return functools.partial(prepare_inputs, parts=self.parts)
 
     def run(self, prepared: Sequence[list[np.ndarray]]) -> list[Assessment]:
@@ -134,20 +139,42 @@ def runtime_parts(spec: Mapping[str, Any]) -> list[Part]:
     return [(part["name"], part["kind"], Preprocess(**_tuples(part["preprocess"]))) for part in spec["parts"]]
 
 
-def prepare_inputs(image: Image.Image, parts: Sequence[Part]) -> list[np.ndarray]:
+def prepare_inputs(image: Image.Image, parts: Sequence[Part], pool: Executor | None = None) -> list[np.ndarray]:
     """One decoded image as the compiled graph's inputs: for each network part its resized uint8
     ``[H, W, 3]`` pixels, for each numpy part its features ``[D]``.  Pure numpy and Pillow, so audit
-    workers run it beside the decoding.  Parts that ask for the same size share one resize (``accurate``'s
-    two networks)."""
-    arrays = []
-    resized: dict[tuple, np.ndarray] = {}
-    for name, kind, p in parts:
-        key = (p.short_side, p.max_long_side, p.window)
-        if key not in resized:
-            resized[key] = np.asarray(resize_image(image, p))
-        pixels = resized[key]
-        arrays.append(pixels if kind == "onnx" else NUMPY_PARTS[name](pixels[None])[0].astype(np.float32))
-    return arrays
+    workers run it beside the decoding.  Parts that ask for the same size share one resize (a network and
+    the statistics it is trained beside); with ``pool`` the resizes run on its threads (Pillow and numpy
+    release the GIL), the results being the same."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, _, p) in enumerate(parts):
+        groups.setdefault((p.short_side, p.max_long_side, p.window), []).append(i)
+
+    def prepare_group(members: list[int]) -> list[np.ndarray]:
+        pixels = np.asarray(resize_image(image, parts[members[0]][2]))
+        return [pixels if parts[i][1] == "onnx" else numpy_part_input(parts[i][0], pixels) for i in members]
+
+    arrays: dict[int, np.ndarray] = {}
+    run = pool.map if pool is not None else map
+    for members, prepared in zip(groups.values(), run(prepare_group, groups.values()), strict=True):
+        arrays.update(zip(members, prepared, strict=True))
+    return [arrays[i] for i in range(len(parts))]
+
+
+def numpy_part_input(name: str, pixels: np.ndarray) -> np.ndarray:
+    """The features ``[D]`` of the numpy part ``name`` on one image's resized ``[H, W, 3]`` pixels."""
+    return NUMPY_PARTS[name](pixels[None])[0].astype(np.float32)
+
+
+_PREPARE_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def prepare_pool() -> ThreadPoolExecutor:
+    """This process's threads for :func:`prepare_inputs` (one per core; a forked child makes its own)."""
+    pid = os.getpid()
+    if pid not in _PREPARE_POOLS:
+        _PREPARE_POOLS[pid] = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="phoneiqa-prepare")
+    return _PREPARE_POOLS[pid]
 
 
 def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:

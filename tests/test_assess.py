@@ -323,3 +323,43 @@ def test_a_runtime_cache_that_cannot_be_written_is_a_warning_and_a_written_one_h
         "model.onnx": b"graph",
         "spec.json": b"{}",
     }
+
+
+def test_the_two_views_are_the_whole_photo_and_its_centre_and_threads_prepare_the_same_inputs(photos):
+    """The shipped runtime's inputs: each network view is the photo resized (and cut) as its part says, the
+    statistics those of their own resize; preparing on threads gives the same arrays as preparing serially."""
+    pytest.importorskip("onnxruntime")
+    from phoneiqa.photometric import photometric_features
+    from phoneiqa.preprocess import resize_image
+
+    runtime = phoneiqa.load("fast")
+    image = Image.fromarray(photos[0])  # 640×427
+    serial, threaded = runtime.preparer()(image), runtime.preparer(parallel=True)(image)
+    views = [p for _, kind, p in runtime.parts if kind == "onnx"]
+    assert [(p.short_side, p.window) for p in views] == [(288, None), (500, 256)]
+    assert [a.shape for a, (_, kind, _) in zip(serial, runtime.parts, strict=True) if kind == "onnx"] == [
+        (288, 432, 3),
+        (256, 256, 3),
+    ]
+    for array, again, (_, kind, p) in zip(serial, threaded, runtime.parts, strict=True):
+        assert np.array_equal(array, again)
+        pixels = np.asarray(resize_image(image, p))
+        expected = pixels if kind == "onnx" else photometric_features(pixels[None])[0]
+        np.testing.assert_allclose(array, expected, rtol=1e-6)
+    threads, single = runtime.assess(image), phoneiqa.load("fast", threads=1).assess(image)
+    assert threads.issues == single.issues and threads.score == pytest.approx(single.score, abs=1e-3)
+
+
+def test_a_forked_child_assesses_after_its_parent_prepared_on_threads():
+    """The preparation threads belong to the process that made them: a child forked afterwards makes its own."""
+    pytest.importorskip("onnxruntime")
+    code = (
+        "import multiprocessing as mp, phoneiqa\n"
+        "from phoneiqa.cli import sample_photo\n"
+        "model = phoneiqa.load('fast'); parent = model.assess(sample_photo()).score\n"
+        "def child(q): q.put(model.assess(sample_photo()).score)\n"
+        "ctx = mp.get_context('fork'); q = ctx.Queue(); p = ctx.Process(target=child, args=(q,)); p.start()\n"
+        "print(parent == q.get(timeout=120)); p.join(60); print(p.exitcode)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["True", "0"]
