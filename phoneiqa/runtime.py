@@ -181,6 +181,8 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
     """The model as (ONNX graph, spec); raises :class:`RuntimeUnsupported` for parts it cannot run."""
     import torch
 
+    from phoneiqa.encoders.base import part_labels
+
     parts = list(getattr(model.encoder, "parts", [model.encoder]))
     kinds = []
     for part in parts:
@@ -224,7 +226,8 @@ def compile_model(model: Model) -> tuple[bytes, dict[str, Any]]:
     spec = {
         "format": FORMAT,
         "parts": [
-            {"name": p.name, "kind": k, "preprocess": p.preprocess.as_dict()} for p, k in zip(parts, kinds, strict=True)
+            {"name": p.name, "label": label, "kind": k, "preprocess": p.preprocess.as_dict()}
+            for p, label, k in zip(parts, part_labels(model.encoder), kinds, strict=True)
         ],
         "issue_spec": model.issue_head.config["spec"] if model.issue_head is not None else None,
     }

@@ -46,7 +46,7 @@ def test_a_record_agrees_with_its_runtime_and_checkpoint(name):
     assert tuple(lab.key for lab in graph.labels) == spec.labels
     assert {lab.key: lab.level_names for lab in graph.labels} == dict(spec.level_names)
     recipe_sizes = {part: dict(args) for part, args in spec.preprocessing.items()}  # short side, long side, window
-    sizes = {p["name"]: {k: p["preprocess"][k] for k in recipe_sizes[p["name"]]} for p in runtime["parts"]}
+    sizes = {p["label"]: {k: p["preprocess"][k] for k in recipe_sizes[p["label"]]} for p in runtime["parts"]}
     assert sizes == recipe_sizes
     model = phoneiqa.load(name)
     assert (model.labels, model.level_names, model.short_side) == (spec.labels, dict(spec.level_names), spec.short_side)
