@@ -214,7 +214,7 @@ def main() -> None:
 
     print(f"\nCLIVE ({len(y)} images), frozen encoders, median [min, max] of {args.splits} seeded 80/20 splits")
     print(
-        f"{'head':<24}{'encoder':<40}{'epochs':>7}{'SRCC':>8}{'SRCC range':>15}{'PLCC':>8}{'PLCC range':>15}"
+        f"{'head':<26}{'encoder':<46}{'epochs':>7}{'SRCC':>8}{'SRCC range':>15}{'PLCC':>8}{'PLCC range':>15}"
         f"{'PLCC fit':>10}{'KRCC':>8}{'RMSE':>8}"
         f"{'EV':>7}{'s/split':>9}{'weights':>10}{'enc ms':>8}{'head ms':>9}"
     )
@@ -224,7 +224,7 @@ def main() -> None:
         high = {k: max(r[k] for r in results[m]) for k in ("srcc", "plcc")}
         weights, ms = cost[m]
         print(
-            f"{rows[m]:<24}{specs[m][0]:<40}{runners[m][1]!s:>7}{med['srcc']:>8.4f}"
+            f"{rows[m]:<26}{specs[m][0]:<46}{runners[m][1]!s:>7}{med['srcc']:>8.4f}"
             f"{'[' + format(low['srcc'], '.3f') + ', ' + format(high['srcc'], '.3f') + ']':>15}{med['plcc']:>8.4f}"
             f"{'[' + format(low['plcc'], '.3f') + ', ' + format(high['plcc'], '.3f') + ']':>15}"
             f"{med['plcc_fitted']:>10.4f}{med['krcc']:>8.4f}{med['rmse']:>8.2f}{med['explained_variance']:>7.3f}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -76,22 +77,27 @@ def _quantize(model_path: Path, out: Path, ranges: Path, reader=None) -> None:
 
     model = onnx.load(str(model_path))
     outside = [n.name for n in model.graph.node if not n.name.startswith("/parts.")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_static(
-            str(model_path),
-            str(out),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(QUANTISED_OPS),
-            nodes_to_exclude=outside,
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            calibration_cache_path=str(ranges),
-        )
+    silenced = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # the quantiser's advice goes to the root logger, not to warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_static(
+                str(model_path),
+                str(out),
+                reader,
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(QUANTISED_OPS),
+                nodes_to_exclude=outside,
+                per_channel=True,
+                reduce_range=False,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                calibration_cache_path=str(ranges),
+            )
+    finally:
+        logging.disable(silenced)
 
 
 class _Photos:
