@@ -36,7 +36,7 @@ from phoneiqa.version import __version__
 
 QUANTISED_OPS = ("Conv", "Clip", "Add", "Pad")
 """The operator types quantised, inside the encoders (nodes named ``/parts.<i>/...``) only."""
-INT8_FORMAT = 1
+INT8_FORMAT = 2
 """Version of the quantisation recipe; part of the cache key."""
 
 
@@ -66,7 +66,20 @@ def float_graph(spec_file: Path):
     finally:
         for arrays in shards.values():
             arrays.close()
+    _own_weights(model)
     return model
+
+
+def _own_weights(model) -> None:
+    """Give each node its own initializers where the exporter shared equal ones through ``Identity`` nodes (two
+    views of one network): the quantiser quantises a node's weights only when they are initializers."""
+    inits = {init.name: init for init in model.graph.initializer}
+    shared = [n for n in model.graph.node if n.op_type == "Identity" and n.input[0] in inits]
+    for node in shared:
+        copy = model.graph.initializer.add()
+        copy.CopyFrom(inits[node.input[0]])
+        copy.name = node.output[0]
+        model.graph.node.remove(node)
 
 
 def _quantize(model_path: Path, out: Path, ranges: Path, reader=None) -> None:

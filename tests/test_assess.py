@@ -225,8 +225,10 @@ def test_every_listed_model_loads_and_names_its_encoder(capsys):
         assert pretrained_path(name).is_file(), name
     assert pretrained_path("default") == pretrained_path("fast")
     accurate = phoneiqa.load("accurate", backend="torch")
-    assert [part.name for part in accurate.encoder.parts] == ["effnet-lite2", "effnet-lite0", "photometric"]
+    assert accurate.encoder.labels == ["effnet-lite0", "photometric", "effnet-lite0:window"]
+    assert [part.preprocess.window for part in accurate.encoder.parts] == [None, None, 320]
     fast = phoneiqa.load("fast", backend="torch")
+    assert [part.preprocess.window for part in fast.encoder.parts] == [None, None, 256]
     assert accurate.issue_head.graph.names == fast.issue_head.graph.names
     assert main(["models"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
