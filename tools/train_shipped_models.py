@@ -198,7 +198,8 @@ def held_out(spec: ModelSpec, score_head: str) -> str:
         return "\n".join([*lines, f"Not recorded here ({exc!r}): run `python -m benchmarks score` and `judged`."])
     lines += [
         f"Score: `{score['meta']['command']}` (commit `{score['meta']['commit'][:7]}`, {score['meta']['date'][:10]}): "
-        f"CLIVE SRCC, median [min, max] of 10 seeded 80/20 splits, the head refitted on each training part.",
+        f"CLIVE SRCC, median [min, max] of {score['meta']['splits']} seeded 80/20 splits, the head refitted on each "
+        "training part.",
         "",
         "| | this model | baseline: ridge on the 56 photometric statistics |",
         "|---|---|---|",
